@@ -1,0 +1,76 @@
+"""The hash chain: each audit record carries the hash of the one before it.
+
+    record = {seq, time, rollout_id, type, ..., prev}   hash = sha256(canonical(record))
+
+Editing a record breaks its hash; removing or reordering breaks `prev` or `seq`; cutting
+records off the end is caught by comparing with the head anchored in the state store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from shipsafe.records import canonical_json
+
+GENESIS = "0" * 64
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def chain(record: dict[str, Any], prev_seq: int, prev_hash: str) -> dict[str, Any]:
+    out = dict(record)
+    out["seq"] = prev_seq + 1
+    out["prev"] = prev_hash
+    out["hash"] = record_hash(out)
+    return out
+
+
+@dataclass
+class Verification:
+    ok: bool
+    count: int
+    head_seq: int
+    head_hash: str
+    problems: list[str]
+
+
+def verify_records(
+    records: Iterable[tuple[str, dict[str, Any] | None]],
+    anchor: tuple[int, str] | None = None,
+) -> Verification:
+    """Check a chain given (location, record) pairs; record None means unparsable."""
+    problems: list[str] = []
+    prev_seq, prev_hash, count = 0, GENESIS, 0
+    for where, rec in records:
+        count += 1
+        if rec is None:
+            problems.append(f"{where}: not a JSON audit record")
+            continue
+        seq = rec.get("seq")
+        if rec.get("hash") != record_hash(rec):
+            problems.append(f"{where}: record {seq} was altered (its hash does not match)")
+        if rec.get("prev") != prev_hash:
+            problems.append(
+                f"{where}: record {seq} does not follow record {prev_seq} "
+                "(a record was removed, inserted or reordered)"
+            )
+        if seq != prev_seq + 1:
+            problems.append(f"{where}: sequence jumps from {prev_seq} to {seq}")
+        prev_seq = seq if isinstance(seq, int) else prev_seq + 1
+        prev_hash = str(rec.get("hash"))
+    if anchor is not None:
+        a_seq, a_hash = anchor
+        if a_seq > prev_seq:
+            problems.append(
+                f"the log ends at record {prev_seq} but the state store recorded {a_seq}: "
+                "records were cut off the end"
+            )
+        elif a_seq == prev_seq and a_hash != prev_hash:
+            problems.append(f"record {a_seq} differs from the head the state store recorded")
+    return Verification(not problems, count, prev_seq, prev_hash, problems)

@@ -1,0 +1,188 @@
+"""Analysis as data plus pure functions (Argo Rollouts' semantics).
+
+A measurement gets a phase from the template's conditions; each metric keeps counters;
+`assess_metric` turns counters into a phase and a message such as
+`failed (2) > failureLimit (1)`; a run's phase is the worst of its metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from shipsafe import conditions
+from shipsafe.plan.analysis import AnalysisTemplate
+from shipsafe.records import (
+    ANALYSIS_PHASE_ORDER,
+    AnalysisPhase,
+    AnalysisRunState,
+    MeasurementPhase,
+    MetricState,
+)
+
+STEP = "step"
+BREAKER = "breaker"
+
+
+def new_run(
+    run_id: str,
+    kind: str,
+    names: list[str],
+    templates: dict[str, AnalysisTemplate],
+    now: datetime,
+) -> AnalysisRunState:
+    return AnalysisRunState(
+        id=run_id,
+        kind=kind,
+        templates=list(names),
+        started_at=now,
+        metrics={
+            name: MetricState(
+                name=name,
+                phase=AnalysisPhase.RUNNING,
+                next_due=now + timedelta(seconds=templates[name].initial_delay),
+            )
+            for name in names
+        },
+    )
+
+
+def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementPhase, str]:
+    """The phase of one measurement. No data is never success."""
+    if value is None or math.isnan(value):
+        if template.no_data == "inconclusive":
+            return MeasurementPhase.INCONCLUSIVE, "no data"
+        return MeasurementPhase.FAILED, "no data (noData: fail)"
+    try:
+        failed = (
+            conditions.evaluate(template.failure_condition, value)
+            if template.failure_condition
+            else None
+        )
+        succeeded = (
+            conditions.evaluate(template.success_condition, value)
+            if template.success_condition
+            else None
+        )
+    except conditions.ConditionError as exc:
+        return MeasurementPhase.ERROR, str(exc)
+    shown = f"{value:.6g}"
+    if failed:
+        return MeasurementPhase.FAILED, f"{shown} meets failureCondition {template.failure_condition}"
+    if succeeded is None:  # only a failure condition, and it did not hold
+        return MeasurementPhase.SUCCESSFUL, f"{shown} does not meet {template.failure_condition}"
+    if succeeded:
+        return MeasurementPhase.SUCCESSFUL, f"{shown} meets {template.success_condition}"
+    if failed is None:  # only a success condition, and it did not hold
+        return MeasurementPhase.FAILED, f"{shown} does not meet {template.success_condition}"
+    # both given, neither held
+    return MeasurementPhase.INCONCLUSIVE, f"{shown} meets neither condition"
+
+
+def record_measurement(
+    state: MetricState,
+    template: AnalysisTemplate,
+    phase: MeasurementPhase,
+    value: float | None,
+    message: str,
+    now: datetime,
+) -> MetricState:
+    """Counters after one more measurement (returns a new state)."""
+    s = state.model_copy(deep=True)
+    s.measured += 1
+    s.last_value = value
+    s.message = message
+    if phase is MeasurementPhase.ERROR:
+        s.error += 1
+        s.consecutive_error += 1
+    else:
+        s.consecutive_error = 0
+        if phase is MeasurementPhase.SUCCESSFUL:
+            s.successful += 1
+        elif phase is MeasurementPhase.FAILED:
+            s.failed += 1
+        else:
+            s.inconclusive += 1
+    s.next_due = now + timedelta(seconds=template.effective_interval)
+    return s
+
+
+def assess_metric(
+    template: AnalysisTemplate, state: MetricState, continuous: bool
+) -> tuple[AnalysisPhase, str]:
+    """The metric's phase from its counters. Breakers (`continuous`) never complete."""
+    if state.failed > template.failure_limit:
+        return AnalysisPhase.FAILED, (
+            f"failed ({state.failed}) > failureLimit ({template.failure_limit}); last: "
+            f"{state.message}"
+        )
+    if state.consecutive_error > template.consecutive_error_limit:
+        return AnalysisPhase.ERROR, (
+            f"consecutiveErrors ({state.consecutive_error}) > consecutiveErrorLimit "
+            f"({template.consecutive_error_limit}); last: {state.message}"
+        )
+    if state.inconclusive > template.inconclusive_limit:
+        return AnalysisPhase.INCONCLUSIVE, (
+            f"inconclusive ({state.inconclusive}) > inconclusiveLimit "
+            f"({template.inconclusive_limit}); last: {state.message}"
+        )
+    if not continuous and state.measured - state.error >= template.step_count:
+        return AnalysisPhase.SUCCESSFUL, (
+            f"{state.successful} of {state.measured} measurements successful"
+        )
+    return AnalysisPhase.RUNNING, state.message
+
+
+def assess_run(
+    run: AnalysisRunState, templates: dict[str, AnalysisTemplate]
+) -> AnalysisRunState:
+    """Assess every metric; the run's phase is the worst of them by ANALYSIS_PHASE_ORDER."""
+    out = run.model_copy(deep=True)
+    continuous = run.kind == BREAKER
+    for name, state in out.metrics.items():
+        phase, message = assess_metric(templates[name], state, continuous)
+        state.phase = phase
+        if phase.completed:
+            state.message = message
+            state.next_due = None
+    worst = min(
+        (m.phase for m in out.metrics.values()),
+        key=ANALYSIS_PHASE_ORDER.index,
+        default=AnalysisPhase.SUCCESSFUL,
+    )
+    out.phase = worst
+    culprit = next((m for m in out.metrics.values() if m.phase == worst), None)
+    out.message = f"{culprit.name}: {culprit.message}" if culprit else ""
+    return out
+
+
+def due_metrics(run: AnalysisRunState, now: datetime) -> list[str]:
+    return [
+        name
+        for name, m in run.metrics.items()
+        if m.phase == AnalysisPhase.RUNNING and m.next_due is not None and m.next_due <= now
+    ]
+
+
+def next_due(run: AnalysisRunState | None) -> datetime | None:
+    if run is None:
+        return None
+    times = [
+        m.next_due
+        for m in run.metrics.values()
+        if m.phase == AnalysisPhase.RUNNING and m.next_due is not None
+    ]
+    return min(times, default=None)
+
+
+def reset_inconclusive(run: AnalysisRunState, now: datetime) -> AnalysisRunState:
+    """After a human accepted an inconclusive result: count afresh, keep measuring."""
+    out = run.model_copy(deep=True)
+    for m in out.metrics.values():
+        if m.phase == AnalysisPhase.INCONCLUSIVE:
+            m.inconclusive = 0
+            m.phase = AnalysisPhase.RUNNING
+            m.next_due = now
+    out.phase = AnalysisPhase.RUNNING
+    out.message = ""
+    return out

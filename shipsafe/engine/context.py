@@ -1,0 +1,90 @@
+"""What the engine is given: store, clock, providers, identity, subscribers. No SDK here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shipsafe.clock import Clock
+from shipsafe.errors import ShipsafeError
+from shipsafe.providers.metrics.base import MetricSource
+from shipsafe.providers.snapshots.base import DataSnapshotProvider
+from shipsafe.providers.traffic.base import TrafficRouter
+from shipsafe.records import Actor, Approval, Command, Event, RolloutRecord
+from shipsafe.store.base import StateStore
+
+
+class ProviderFactory(Protocol):
+    """Builds providers by the names used in plans. Tests hand the engine fakes."""
+
+    def router(self, name: str, config: dict[str, Any]) -> TrafficRouter: ...
+
+    def metric_source(self, name: str, config: dict[str, Any]) -> MetricSource: ...
+
+    def data_snapshot(self, name: str, config: dict[str, Any]) -> DataSnapshotProvider: ...
+
+
+class ApprovalRefused(ShipsafeError):
+    """An approval that does not verify; the reason goes to the audit log."""
+
+
+class ApprovalVerifier(Protocol):
+    def verify(
+        self, record: RolloutRecord, gate: str, command: Command, now: datetime
+    ) -> Approval:
+        """Return the accepted approval, or raise ApprovalRefused with the reason."""
+        ...
+
+
+class RecordedApprovals:
+    """The plain approval: anyone with access to the store may approve, and it is recorded.
+
+    shipsafe.approvals adds signed approvals (ed25519) bound to the rollout and plan digest.
+    """
+
+    def verify(
+        self, record: RolloutRecord, gate: str, command: Command, now: datetime
+    ) -> Approval:
+        return Approval(rollout_id=record.id, gate=gate, actor=command.actor, approved_at=now)
+
+
+Subscriber = Callable[[Event], None]
+
+
+def new_holder(actor: Actor) -> str:
+    """Identifies one driving process: who, where, which process, plus a nonce."""
+    return f"{actor.id}@{actor.host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class EngineContext:
+    store: StateStore
+    clock: Clock
+    providers: ProviderFactory
+    actor: Actor
+    subscribers: list[Subscriber] = field(default_factory=list)
+    approvals: ApprovalVerifier = field(default_factory=RecordedApprovals)
+    holder: str = ""
+    # lease on the (environment, service) lock, renewed every tick by the driver
+    lease_seconds: float = field(default_factory=lambda: _float_env("SHIPSAFE_LEASE_SECONDS", 15))
+    # the longest sleep between ticks: how fast commands from other processes are seen
+    poll_seconds: float = 1.0
+    # how long a weight change may take to read back before the rollout rolls back
+    verify_timeout: float = 30.0
+    # how many times a restore is tried before the rollback is declared failed
+    restore_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.holder:
+            self.holder = new_holder(self.actor)

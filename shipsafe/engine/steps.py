@@ -1,0 +1,151 @@
+"""Steps: how each kind starts and when it is complete, decided here, one case per kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shipsafe.engine import analysis
+from shipsafe.errors import ProviderError
+from shipsafe.plan.steps import (
+    AnalysisStepSpec,
+    ApprovalSpec,
+    Pause,
+    PromoteSpec,
+    SetWeight,
+    gate_name,
+    step_kind,
+    step_spec,
+)
+from shipsafe.records import AnalysisPhase, EventType, Phase, Reason, StepState
+
+if TYPE_CHECKING:
+    from shipsafe.engine.rollout import RolloutEngine
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step says after a look: done, wait (until), a human is needed, or failed."""
+
+    kind: str
+    until: datetime | None = None
+    phase: Phase | None = None
+    reason: Reason | None = None
+    message: str = ""
+
+
+def done(message: str = "") -> Outcome:
+    return Outcome("done", message=message)
+
+
+def wait(until: datetime | None = None) -> Outcome:
+    return Outcome("wait", until=until)
+
+
+def human(phase: Phase, reason: Reason, message: str) -> Outcome:
+    return Outcome("human", phase=phase, reason=reason, message=message)
+
+
+def fail(reason: Reason, message: str) -> Outcome:
+    return Outcome("fail", reason=reason, message=message)
+
+
+# how often an unconfirmed weight is read back and, if still wrong, set again
+WEIGHT_RECHECK_SECONDS = 1.0
+WEIGHT_RESEND_SECONDS = 2.0
+
+
+def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepState:
+    """Start a step: returns its fresh state (side effects happen in `progress`)."""
+    state = StepState(index=index, kind=step_kind(step), started_at=now)
+    spec = step_spec(step)
+    if isinstance(spec, Pause) and spec.duration is not None:
+        state.pause_until = now + timedelta(seconds=engine.pause_seconds(spec.duration))
+    if isinstance(spec, AnalysisStepSpec):
+        state.analysis = analysis.new_run(
+            f"step-{index + 1}", analysis.STEP, spec.templates, engine.plan.analysis, now
+        )
+    if isinstance(spec, SetWeight):
+        state.weight_deadline = now + timedelta(seconds=engine.ctx.verify_timeout)
+    return state
+
+
+def progress(engine: RolloutEngine, step: Any, state: StepState, now: datetime) -> Outcome:
+    """Look at the current step once; one case per kind."""
+    spec = step_spec(step)
+    if isinstance(spec, SetWeight):
+        return _set_weight(engine, spec.weight, state, now)
+    if isinstance(spec, Pause):
+        if state.pause_until is None:
+            return human(Phase.PAUSED, Reason.STEP_PAUSE, "paused until promoted")
+        return done() if now >= state.pause_until else wait(state.pause_until)
+    if isinstance(spec, AnalysisStepSpec):
+        return _analysis(engine, state, now)
+    if isinstance(spec, ApprovalSpec):
+        gate = gate_name(step, state.index)
+        have = engine.approval_count(gate)
+        if have >= spec.count:
+            return done(f"gate {gate} approved ({have} of {spec.count})")
+        return human(
+            Phase.AWAITING_APPROVAL,
+            Reason.APPROVAL_REQUIRED,
+            f"gate {gate} awaits approval ({have} of {spec.count}): shipsafe approve "
+            f"{engine.record.id}",
+        )
+    if isinstance(spec, PromoteSpec):
+        return done()
+    raise TypeError(f"no step handler for {step_kind(step)}")
+
+
+def _set_weight(engine: RolloutEngine, weight: int, state: StepState, now: datetime) -> Outcome:
+    deadline = state.weight_deadline or now
+    last_sent = state.detail.get("sent_at")
+    due_resend = last_sent is None or (
+        now - datetime.fromisoformat(last_sent)
+    ).total_seconds() >= WEIGHT_RESEND_SECONDS
+    try:
+        if state.weight_requested != weight or (due_resend and state.detail.get("mismatch")):
+            engine.set_weight(weight)
+            state.weight_requested = weight
+            state.detail["sent_at"] = now.isoformat()
+        actual = engine.router.get_weight()
+    except ProviderError as exc:
+        engine.provider_error("router", exc)
+        if now >= deadline:
+            return fail(Reason.PROVIDER_FAILED, f"router: {exc}")
+        return wait(now + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
+    if actual == weight:
+        engine.record.runtime.canary_weight = weight
+        engine.emit(
+            EventType.WEIGHT_VERIFIED,
+            message=f"router reads canary {actual}%",
+            data={"weight": actual},
+        )
+        return done()
+    state.detail["mismatch"] = actual
+    if now >= deadline:
+        return fail(
+            Reason.WEIGHT_NOT_VERIFIED,
+            f"router reads canary {actual}%, expected {weight}% after "
+            f"{engine.ctx.verify_timeout:g}s",
+        )
+    return wait(now + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
+
+
+def _analysis(engine: RolloutEngine, state: StepState, now: datetime) -> Outcome:
+    assert state.analysis is not None
+    run = engine.measure(state.analysis, now)
+    state.analysis = run
+    if run.phase == AnalysisPhase.SUCCESSFUL:
+        return done(f"analysis {run.id} successful")
+    if run.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
+        return fail(Reason.ANALYSIS_FAILED, f"analysis {run.phase.value}: {run.message}")
+    if run.phase == AnalysisPhase.INCONCLUSIVE:
+        return human(
+            Phase.PAUSED,
+            Reason.ANALYSIS_INCONCLUSIVE,
+            f"analysis inconclusive: {run.message}; promote to accept, resume to measure "
+            "again, or rollback",
+        )
+    return wait(analysis.next_due(run))

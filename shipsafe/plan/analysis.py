@@ -1,0 +1,74 @@
+"""Analysis templates: Argo Rollouts' metric semantics, which its users already know."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from shipsafe import conditions
+from shipsafe.plan.base import Duration, PlanModel
+
+
+class AnalysisTemplate(PlanModel):
+    """One metric: a query against a source, judged by conditions over `result`.
+
+    A measurement is taken every `interval` (after `initialDelay`), `count` times in an
+    analysis step (default 1) and for as long as the rollout runs when used as a breaker.
+    It fails when failed measurements exceed `failureLimit`, pauses for a human when
+    inconclusive ones exceed `inconclusiveLimit`, and errors (counts as failure) when
+    consecutive provider errors exceed `consecutiveErrorLimit`.
+    """
+
+    source: str = Field(description="a key of metricSources")
+    query: str = Field(min_length=1, description="the query; {{service}}, {{canary}}... allowed")
+    success_condition: str | None = Field(None, description="CEL over `result`, e.g. result < 0.01")
+    failure_condition: str | None = Field(None, description="CEL over `result`, e.g. result > 0.05")
+    interval: Duration | None = Field(None, description="time between measurements")
+    count: int | None = Field(None, ge=1, description="measurements in an analysis step")
+    initial_delay: Duration = 0.0
+    failure_limit: int = Field(0, ge=0)
+    inconclusive_limit: int = Field(0, ge=0)
+    consecutive_error_limit: int = Field(4, ge=0)
+    no_data: Literal["fail", "inconclusive"] = Field(
+        "fail", description="what an empty result counts as; never success"
+    )
+    window: Duration | None = Field(
+        None, description="look-back window for providers that need one (default: interval)"
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="provider-specific settings for this query"
+    )
+
+    @field_validator("success_condition", "failure_condition")
+    @classmethod
+    def _cel(cls, value: str | None) -> str | None:
+        if value is not None:
+            conditions.check(value)
+        return value
+
+    @model_validator(mode="after")
+    def _needs_a_condition(self) -> AnalysisTemplate:
+        if self.success_condition is None and self.failure_condition is None:
+            raise ValueError("give successCondition, failureCondition or both")
+        if self.count is not None and self.count > 1 and self.interval is None:
+            raise ValueError("count above 1 needs an interval between measurements")
+        return self
+
+    @property
+    def step_count(self) -> int:
+        return self.count or 1
+
+    @property
+    def effective_interval(self) -> float:
+        return self.interval if self.interval is not None else 10.0
+
+    @property
+    def effective_window(self) -> float:
+        return self.window if self.window is not None else self.effective_interval
+
+
+class Breaker(PlanModel):
+    """An analysis measured on its interval during every step; trips a rollback."""
+
+    analysis: str = Field(description="a key of `analysis`")

@@ -1,0 +1,197 @@
+"""Load a plan from YAML safely, and report every problem with its file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shipsafe.errors import PlanError
+from shipsafe.plan.models import Plan, cross_check
+from shipsafe.plan.steps import STEP_KINDS
+
+PathKey = tuple[str | int, ...]
+
+
+class _Located:
+    """YAML data plus the line of every key and item, by path."""
+
+    def __init__(self) -> None:
+        self.lines: dict[PathKey, int] = {}
+        self.duplicates: list[tuple[PathKey, int]] = []
+
+    def build(self, node: yaml.Node, path: PathKey = ()) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, (*path, "<key>"))
+                child = (*path, key)
+                if key in out:
+                    self.duplicates.append((child, key_node.start_mark.line + 1))
+                self.lines[child] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, child)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return yaml.SafeLoader(" ").construct_object(node)  # scalars only: safe
+
+    def line_of(self, path: PathKey) -> int | None:
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+
+def format_path(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> PathKey:
+    """Drop the union tag pydantic repeats in a step's location: steps.2.pause.pause.x."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if (
+            isinstance(part, str)
+            and i >= 1
+            and isinstance(loc[i - 1], int)
+            and i + 1 < len(loc)
+            and loc[i + 1] == part
+        ):
+            continue
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _message(error: Any, data: Any, path: PathKey) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {path[-1]!r}" + _allowed_keys(data, path)
+    if kind == "step_kind":
+        found = _value_at(data, path)
+        if isinstance(found, dict):
+            keys = ", ".join(map(str, found)) or "none"
+            return f"a step has exactly one key, one of: {', '.join(STEP_KINDS)} (found: {keys})"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{error.get('input')!r} is not one of: {expected}"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _value_at(data: Any, path: PathKey) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _allowed_keys(data: Any, path: PathKey) -> str:
+    model = _model_at(Plan, path[:-1])
+    if model is None:
+        return ""
+    keys = [f.alias or n for n, f in model.model_fields.items()]
+    return "; allowed: " + ", ".join(keys)
+
+
+def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
+    """Walk the model fields along a path (best effort) to name the allowed keys."""
+    current: Any = model
+    skip_key = False
+    previous: list[str | int] = []
+    for part in path:
+        if isinstance(part, int) or skip_key:
+            skip_key = False
+            previous.append(part)
+            continue
+        if len(previous) >= 2 and previous[-2] == "steps" and part in STEP_KINDS:
+            current = STEP_KINDS[part]
+        if current is None or not hasattr(current, "model_fields"):
+            return None
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        skip_key = get_origin(field.annotation) is dict
+        current = _first_model(field.annotation)
+        previous.append(part)
+    return current if hasattr(current, "model_fields") else None
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def load_plan_text(text: str, source: str = "<plan>") -> Plan:
+    """Parse and validate a plan. Raises PlanError listing every problem, one line each."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PlanError(f"{source}{line}: not valid YAML: {problem}") from exc
+    if node is None:
+        raise PlanError(f"{source}: the plan is empty")
+    located = _Located()
+    try:
+        data = located.build(node)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PlanError(f"{source}:1: a plan is a mapping with apiVersion, kind, metadata, ...")
+    problems = [
+        f"{source}:{line}: {format_path(path)}: key appears twice"
+        for path, line in located.duplicates
+    ]
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = _clean_loc(error["loc"])
+            line = located.line_of(path)
+            where = f"{source}:{line}" if line else source
+            problems.append(f"{where}: {format_path(path)}: {_message(error, data, path)}")
+        raise PlanError(problems[0], problems) from None
+    for path, message in cross_check(plan):
+        line = located.line_of(path)
+        where = f"{source}:{line}" if line else source
+        problems.append(f"{where}: {format_path(path)}: {message}")
+    if problems:
+        raise PlanError(problems[0], problems)
+    return plan
+
+
+def load_plan(path: str | Path) -> Plan:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{p}: no such plan file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{p}: cannot read the plan: {exc}") from None
+    return load_plan_text(text, str(p))
+
+
+def plan_from_record(data: dict[str, Any]) -> Plan:
+    """Rebuild a plan stored with a rollout (already validated when it was deployed)."""
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(f"the stored plan no longer validates: {exc.errors()[0]['msg']}") from None

@@ -1,0 +1,40 @@
+"""The metric source Protocol: run a query, get one number or "no data"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """A query after variable substitution, with what the provider may need besides it."""
+
+    text: str
+    window_seconds: float = 60.0
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """`value` None means the source answered but had no data (fail closed upstream)."""
+
+    value: float | None
+    sent: str
+    detail: str = ""
+
+
+class MetricSource(Protocol):
+    name: str
+
+    def query(self, query: MetricQuery) -> QueryResult:
+        """One number for the query, or value=None for no data.
+
+        Raises ProviderError when the source is unreachable or answers an error, and when
+        the query returns several series (name the query in the message).
+        """
+        ...
+
+    def check(self) -> None:
+        """Is the source online? Raises ProviderError otherwise."""
+        ...

@@ -1,0 +1,115 @@
+"""Prometheus instant queries through prometheus-api-client.
+
+A scalar or a one-element vector is a value; an empty vector (or NaN) is "no data"; several
+series is an error naming the query. The client's own urllib3 retries are switched off
+(they make an unreachable server take ~6 s to fail); the engine counts errors against
+`consecutiveErrorLimit` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from shipsafe.errors import ProviderError
+from shipsafe.plan.sources import PrometheusSource
+from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+
+
+class PrometheusMetrics:
+    def __init__(self, config: PrometheusSource, name: str) -> None:
+        self.config = config
+        self.name = name
+        self._client: Any = None
+
+    def _connect(self) -> Any:
+        if self._client is None:
+            from prometheus_api_client import PrometheusConnect  # requests: ~0.15 s
+            from urllib3.util.retry import Retry
+
+            headers = {}
+            if self.config.bearer_token_env:
+                token = os.environ.get(self.config.bearer_token_env)
+                if not token:
+                    raise ProviderError(
+                        f"prometheus {self.name}: environment variable "
+                        f"{self.config.bearer_token_env} is not set"
+                    )
+                headers["Authorization"] = f"Bearer {token}"
+            self._client = PrometheusConnect(
+                url=self.config.url.rstrip("/"),
+                headers=headers or None,
+                disable_ssl=not self.config.verify_tls,
+                retry=Retry(total=0),
+                timeout=self.config.timeout,
+            )
+        return self._client
+
+    def query(self, query: MetricQuery) -> QueryResult:
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+        from requests.exceptions import RequestException
+
+        client = self._connect()
+        sent = f"{self.config.url.rstrip('/')}/api/v1/query?query={query.text}"
+        try:
+            result = client.custom_query(query.text)
+        except PrometheusApiClientException as exc:
+            raise ProviderError(f"prometheus {self.name}: {_short(exc)}") from exc
+        except (RequestException, ValueError, KeyError) as exc:
+            raise ProviderError(
+                f"prometheus {self.name} at {self.config.url} unreachable: {_short(exc)}"
+            ) from exc
+        return QueryResult(value=_scalar(result, query.text), sent=sent)
+
+    def check(self) -> None:
+        from requests.exceptions import RequestException
+
+        try:
+            self._connect().custom_query("vector(1)")
+        except RequestException as exc:
+            raise ProviderError(f"{self.config.url} unreachable: {_short(exc)}") from exc
+        except Exception as exc:
+            raise ProviderError(f"{self.config.url}: {_short(exc)}") from exc
+
+
+def _scalar(result: Any, query: str) -> float | None:
+    """Prometheus `data.result` -> one float, None for no data."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        value = _float(result[1], query)  # resultType scalar: [ts, "v"]
+    elif isinstance(result, list):
+        if not result:
+            return None
+        if len(result) > 1:
+            labels = ", ".join(str(r.get("metric", {})) for r in result[:3])
+            raise ProviderError(
+                f"query {query!r} returned {len(result)} series ({labels}); aggregate it to "
+                "one (sum, avg, max ...)"
+            )
+        sample = result[0]
+        if "value" not in sample:
+            raise ProviderError(f"query {query!r} returned a range, not an instant value")
+        value = _float(sample["value"][1], query)
+    else:
+        raise ProviderError(f"query {query!r}: unexpected answer {str(result)[:80]}")
+    return None if math.isnan(value) else value
+
+
+def _float(raw: Any, query: str) -> float:
+    try:
+        return float(raw)
+    except (TypeError, ValueError) as exc:
+        raise ProviderError(f"query {query!r} returned a non-number {raw!r}") from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def build(config: dict[str, Any], name: str) -> PrometheusMetrics:
+    return PrometheusMetrics(PrometheusSource.model_validate(config), name)

@@ -1,0 +1,182 @@
+"""HAProxy over its runtime API (stats socket at admin level, unix path or TCP).
+
+Percent is mapped to absolute server weights: canary = p, stable = 100 - p (HAProxy takes
+0-256; `50%` forms are relative to the configured weight and would leave a server configured
+at 0 stuck there). Both weights are sent in one connection (`cmd; cmd`), so HAProxy applies
+them together. Any non-blank answer to `set weight` is an error (HAProxy answers errors as
+text). Transient socket errors are retried with tenacity for `retryFor`.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
+from shipsafe.plan.targets import HAProxyTarget
+
+_WEIGHT = re.compile(r"^\s*(\d+)")
+_NAME = re.compile(r"^[A-Za-z0-9._:-]+$")
+
+
+class HAProxyRouter:
+    name = "haproxy"
+
+    def __init__(self, target: HAProxyTarget) -> None:
+        for label, value in (
+            ("backend", target.backend),
+            ("stable", target.stable),
+            ("canary", target.canary),
+        ):
+            if not _NAME.match(value):
+                raise ConfigurationError(f"haproxy: {label} {value!r} is not a valid name")
+        self.target = target
+
+    # transport ----------------------------------------------------------------------------
+    def _endpoint(self) -> str:
+        return self.target.socket or self.target.address or "?"
+
+    def _connect(self) -> socket.socket:
+        t = self.target
+        try:
+            if t.socket:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(t.timeout)
+                sock.connect(t.socket)
+            else:
+                assert t.address is not None
+                host, _, port = t.address.rpartition(":")
+                sock = socket.create_connection((host, int(port)), timeout=t.timeout)
+                sock.settimeout(t.timeout)
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, TimeoutError) as exc:
+            raise TransientProviderError(
+                f"haproxy runtime API {self._endpoint()} unreachable: {exc.strerror or exc}"
+            ) from exc
+        except PermissionError as exc:
+            raise ProviderError(
+                f"haproxy runtime API {self._endpoint()}: permission denied"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise ProviderError(f"haproxy runtime API {self._endpoint()}: {exc}") from exc
+        return sock
+
+    def _once(self, command: str) -> str:
+        sock = self._connect()
+        try:
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (ConnectionResetError, BrokenPipeError, TimeoutError) as exc:
+            raise TransientProviderError(
+                f"haproxy runtime API {self._endpoint()}: {exc.strerror or exc}"
+            ) from exc
+        except OSError as exc:
+            raise ProviderError(f"haproxy runtime API {self._endpoint()}: {exc}") from exc
+        finally:
+            sock.close()
+        return b"".join(chunks).decode(errors="replace")
+
+    def command(self, command: str) -> str:
+        """One runtime API command (or several joined by '; '), retried while transient."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientProviderError),
+            stop=stop_after_delay(self.target.retry_for),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._once(command)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # reading ------------------------------------------------------------------------------
+    def _server_weight(self, server: str) -> int:
+        answer = self.command(f"get weight {self.target.backend}/{server}").strip()
+        match = _WEIGHT.match(answer)
+        if match is None:
+            if "No such" in answer or "not found" in answer.lower():
+                raise ConfigurationError(
+                    f"haproxy: server {server!r} is not in backend {self.target.backend!r} "
+                    f"({answer.splitlines()[0] if answer else 'no answer'})"
+                )
+            raise ProviderError(f"haproxy: get weight {server}: {answer or 'no answer'}")
+        return int(match.group(1))
+
+    def weights(self) -> dict[str, int]:
+        return {
+            self.target.stable: self._server_weight(self.target.stable),
+            self.target.canary: self._server_weight(self.target.canary),
+        }
+
+    def get_weight(self) -> int:
+        w = self.weights()
+        stable, canary = w[self.target.stable], w[self.target.canary]
+        if stable + canary == 0:
+            raise ProviderError(
+                f"haproxy: both {self.target.stable} and {self.target.canary} have weight 0"
+            )
+        return round(100 * canary / (stable + canary))
+
+    def read_state(self) -> dict[str, Any]:
+        return {"backend": self.target.backend, "weights": self.weights()}
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.target.model_dump(mode="json", by_alias=True))
+
+    # checks -------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Both servers exist and accept dynamic weights (set each to its current weight)."""
+        weights = self.weights()
+        for server, weight in weights.items():
+            self._set({server: weight}, what="preflight")
+
+    # writing ------------------------------------------------------------------------------
+    def _set(self, weights: dict[str, int], what: str = "set weight") -> None:
+        for server, weight in weights.items():
+            if not 0 <= weight <= 256:
+                raise ProviderError(f"haproxy: weight {weight} for {server} is outside 0-256")
+        command = "; ".join(
+            f"set weight {self.target.backend}/{server} {weight}"
+            for server, weight in weights.items()
+        )
+        answer = self.command(command).strip()
+        if answer:
+            first = answer.splitlines()[0]
+            if "static" in answer.lower():
+                raise ConfigurationError(
+                    f"haproxy: backend {self.target.backend!r} refuses dynamic weights ({first});"
+                    " use balance roundrobin or leastconn"
+                )
+            if "No such" in answer:
+                raise ConfigurationError(f"haproxy: {first}")
+            raise ProviderError(f"haproxy: {what}: {first}")
+
+    def set_weight(self, canary_percent: int) -> None:
+        if not 0 <= canary_percent <= 100:
+            raise ProviderError(f"haproxy: canary weight {canary_percent}% is outside 0-100")
+        self._set(
+            {self.target.canary: canary_percent, self.target.stable: 100 - canary_percent}
+        )
+
+    def promote(self) -> None:
+        self.set_weight(100)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        weights = state.get("weights")
+        if not isinstance(weights, dict) or set(weights) != {
+            self.target.stable,
+            self.target.canary,
+        }:
+            raise ProviderError(f"haproxy: snapshot does not describe this backend: {state}")
+        self._set({str(k): int(v) for k, v in weights.items()}, what="restore")
+
+
+def build(config: dict[str, Any], name: str) -> HAProxyRouter:
+    return HAProxyRouter(HAProxyTarget.model_validate(config))

@@ -1,0 +1,355 @@
+"""Plain data shared by every layer: rollout record, phases, events, measurements, snapshots.
+
+The engine, stores, audit and renderers import this module; it imports none of them, so no
+layer reaches back up. Everything here serialises to JSON (pydantic) because every record
+is persisted and may be read back by another process on another machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def canonical_json(value: Any) -> str:
+    """The one canonical JSON form used for digests and hash chains."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_hex(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    AWAITING_APPROVAL = "awaiting_approval"
+    PROMOTING = "promoting"
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+    ABORTED = "aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_PHASES
+
+    @property
+    def waiting_for_human(self) -> bool:
+        return self in (Phase.PAUSED, Phase.AWAITING_APPROVAL)
+
+
+# succeeded stays open to `rollback` during the rollback window, but the rollout is over.
+TERMINAL_PHASES = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ROLLBACK_FAILED, Phase.ABORTED}
+)
+
+
+class Reason(StrEnum):
+    """Why a phase changed or an event happened: a fixed set, so agents can branch on it."""
+
+    STARTED = "started"
+    STEP_PAUSE = "step_pause"
+    MANUAL_PAUSE = "manual_pause"
+    ANALYSIS_INCONCLUSIVE = "analysis_inconclusive"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVED = "approved"
+    RESUMED = "resumed"
+    PROMOTED = "promoted"
+    STEPS_COMPLETE = "steps_complete"
+    VERIFIED = "verified"
+    ANALYSIS_FAILED = "analysis_failed"
+    BREAKER_TRIPPED = "breaker_tripped"
+    PROVIDER_FAILED = "provider_failed"
+    WEIGHT_NOT_VERIFIED = "weight_not_verified"
+    MANUAL_ROLLBACK = "manual_rollback"
+    MANUAL_ABORT = "manual_abort"
+    ABANDONED = "abandoned"
+    PREFLIGHT_FAILED = "preflight_failed"
+    RESTORED = "restored"
+    RESTORE_MISMATCH = "restore_mismatch"
+    RESTORE_ERROR = "restore_error"
+    STEP_FAILED = "step_failed"
+
+
+class ActorKind(StrEnum):
+    HUMAN = "human"
+    CI = "ci"
+    AGENT = "agent"
+
+
+class Actor(Record):
+    """Who acted, as what, from where. `kind` is asserted by the caller (flag or environment)."""
+
+    id: str
+    kind: ActorKind
+    host: str
+
+    def label(self) -> str:
+        return f"{self.id} ({self.kind.value}) on {self.host}"
+
+
+class MeasurementPhase(StrEnum):
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
+class AnalysisPhase(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+    FAILED = "failed"
+
+    @property
+    def completed(self) -> bool:
+        return self not in (AnalysisPhase.PENDING, AnalysisPhase.RUNNING)
+
+
+# Worst first: a run's phase is the worst of its metrics' phases by this order.
+ANALYSIS_PHASE_ORDER = [
+    AnalysisPhase.FAILED,
+    AnalysisPhase.ERROR,
+    AnalysisPhase.INCONCLUSIVE,
+    AnalysisPhase.RUNNING,
+    AnalysisPhase.PENDING,
+    AnalysisPhase.SUCCESSFUL,
+]
+
+
+class MetricState(Record):
+    """Argo Rollouts' per-metric counters, persisted so a resumed process carries on."""
+
+    name: str
+    measured: int = 0
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    error: int = 0
+    consecutive_error: int = 0
+    next_due: datetime | None = None
+    phase: AnalysisPhase = AnalysisPhase.PENDING
+    message: str = ""
+    last_value: float | None = None
+
+
+class AnalysisRunState(Record):
+    id: str
+    kind: str  # "step" or "breaker"
+    templates: list[str]
+    started_at: datetime
+    phase: AnalysisPhase = AnalysisPhase.RUNNING
+    message: str = ""
+    metrics: dict[str, MetricState] = Field(default_factory=dict)
+
+
+class StepState(Record):
+    """Progress inside the current step, persisted every tick."""
+
+    index: int
+    kind: str
+    started_at: datetime
+    weight_requested: int | None = None
+    weight_deadline: datetime | None = None
+    pause_until: datetime | None = None
+    analysis: AnalysisRunState | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Runtime(Record):
+    step: StepState | None = None
+    breakers: AnalysisRunState | None = None
+    pause_reason: Reason | None = None
+    pause_message: str = ""
+    rollback_reason: Reason | None = None
+    rollback_message: str = ""
+    end_phase: Phase | None = None  # where rolling_back ends: rolled_back or aborted
+    canary_weight: int | None = None  # last weight the router confirmed
+    provider_errors: int = 0
+    restore_attempts: int = 0
+
+
+class RolloutRecord(Record):
+    id: str
+    name: str
+    service: str
+    environment: str
+    version: str
+    plan: dict[str, Any]
+    plan_digest: str
+    policy_digest: str | None = None
+    phase: Phase = Phase.PENDING
+    step_index: int = 0
+    step_count: int = 0
+    actor: Actor
+    parent_id: str | None = None
+    emergency: bool = False
+    emergency_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    message: str = ""
+    runtime: Runtime = Field(default_factory=Runtime)
+    revision: int = 0  # optimistic concurrency: bumped on every save
+
+    @property
+    def lock_key(self) -> str:
+        return lock_key(self.environment, self.service)
+
+
+def lock_key(environment: str, service: str) -> str:
+    return f"{environment}/{service}"
+
+
+class EventType(StrEnum):
+    ROLLOUT_CREATED = "rollout_created"
+    LOCK_ACQUIRED = "lock_acquired"
+    LOCK_TAKEN_OVER = "lock_taken_over"
+    LOCK_RELEASED = "lock_released"
+    PREFLIGHT_PASSED = "preflight_passed"
+    PREFLIGHT_FAILED = "preflight_failed"
+    SNAPSHOT_TAKEN = "snapshot_taken"
+    SNAPSHOT_VERIFIED = "snapshot_verified"
+    PHASE_CHANGED = "phase_changed"
+    STEP_STARTED = "step_started"
+    STEP_COMPLETED = "step_completed"
+    WEIGHT_INTENT = "weight_intent"
+    WEIGHT_SET = "weight_set"
+    WEIGHT_VERIFIED = "weight_verified"
+    MEASUREMENT = "measurement"
+    ANALYSIS_COMPLETED = "analysis_completed"
+    BREAKER_TRIPPED = "breaker_tripped"
+    PROVIDER_ERROR = "provider_error"
+    COMMAND_RECEIVED = "command_received"
+    COMMAND_APPLIED = "command_applied"
+    APPROVAL_ACCEPTED = "approval_accepted"
+    APPROVAL_REFUSED = "approval_refused"
+    RECONCILED = "reconciled"
+    ROLLBACK_STARTED = "rollback_started"
+    ROLLBACK_FINISHED = "rollback_finished"
+    ROLLBACK_FAILED = "rollback_failed"
+    ROLLOUT_FINISHED = "rollout_finished"
+    NOTICE = "notice"
+
+
+class Event(Record):
+    rollout_id: str
+    type: EventType
+    time: datetime
+    reason: Reason | None = None
+    message: str = ""
+    actor: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    seq: int | None = None  # assigned by the store
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Measurement(Record):
+    rollout_id: str
+    run: str
+    metric: str
+    phase: MeasurementPhase
+    value: float | None
+    started_at: datetime
+    finished_at: datetime
+    query: str
+    message: str = ""
+
+
+class Snapshot(Record):
+    """The stable state before the first change: enough to restore without the plan."""
+
+    rollout_id: str
+    router: str
+    config: dict[str, Any]
+    state: dict[str, Any]
+    checksum: str
+    taken_at: datetime
+    verified_at: datetime | None = None
+    data: list[dict[str, Any]] = Field(default_factory=list)  # data snapshots, by provider
+
+    @staticmethod
+    def checksum_of(router: str, config: dict[str, Any], state: dict[str, Any]) -> str:
+        return sha256_hex({"router": router, "config": config, "state": state})
+
+
+class OperationOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+class Operation(Record):
+    """A provider side effect: written before (intent) and after (outcome)."""
+
+    id: int | None = None
+    rollout_id: str
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: OperationOutcome | None = None
+    detail: str = ""
+
+
+class CommandKind(StrEnum):
+    PROMOTE = "promote"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ABORT = "abort"
+    ROLLBACK = "rollback"
+    APPROVE = "approve"
+
+
+class Command(Record):
+    """An intent recorded by any process; the rollout's driver applies it at its next tick."""
+
+    id: int | None = None
+    rollout_id: str
+    kind: CommandKind
+    actor: Actor
+    created_at: datetime
+    args: dict[str, Any] = Field(default_factory=dict)
+    applied_at: datetime | None = None
+    result: str | None = None
+
+
+class Approval(Record):
+    rollout_id: str
+    gate: str
+    actor: Actor
+    approved_at: datetime
+    signer: str | None = None
+    signature: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class LockInfo(Record):
+    key: str
+    rollout_id: str
+    holder: str
+    lease_expires_at: datetime | None  # None: parked (waiting for a human, no driver needed)
+    acquired_at: datetime
+
+    def live(self, now: datetime) -> bool:
+        return self.lease_expires_at is None or self.lease_expires_at > now

@@ -1,0 +1,138 @@
+"""The state store Protocol: everything a rollout needs to be driven from any machine.
+
+Implementations: sqlite (default, one file) and dynamodb (shared by a team). Both pass the
+contract suite in tests/contract/test_store_contract.py. Every method translates its
+library's errors into shipsafe.errors (StoreError, ConflictError, NotAShipsafeStore).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from shipsafe.records import (
+    Approval,
+    Command,
+    Event,
+    LockInfo,
+    Measurement,
+    Operation,
+    OperationOutcome,
+    RolloutRecord,
+    Snapshot,
+)
+
+
+class LockOutcome:
+    ACQUIRED = "acquired"
+    TAKEN_OVER = "taken_over"  # the previous lease had expired
+    HELD = "held"  # already ours (same rollout and holder)
+
+
+class StateStore(Protocol):
+    url: str
+
+    # rollouts -----------------------------------------------------------------------------
+    def create_rollout(self, record: RolloutRecord) -> None:
+        """Insert a new rollout; ConflictError if the id exists."""
+        ...
+
+    def get_rollout(self, rollout_id: str) -> RolloutRecord:
+        """UsageError (exit 2) naming the id when there is no such rollout."""
+        ...
+
+    def save_rollout(self, record: RolloutRecord) -> RolloutRecord:
+        """Write if nobody else wrote since `record.revision` was read (ConflictError
+        otherwise). Returns the record with its new revision."""
+        ...
+
+    def list_rollouts(
+        self,
+        environment: str | None = None,
+        service: str | None = None,
+        limit: int = 50,
+    ) -> list[RolloutRecord]:
+        """Newest first."""
+        ...
+
+    # history ------------------------------------------------------------------------------
+    def append_event(self, event: Event) -> Event:
+        """Store the event; returns it with its sequence number within the rollout."""
+        ...
+
+    def events(self, rollout_id: str, after_seq: int = 0) -> list[Event]: ...
+
+    def add_measurement(self, measurement: Measurement) -> None: ...
+
+    def measurements(self, rollout_id: str) -> list[Measurement]: ...
+
+    # snapshot -----------------------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Insert or replace the rollout's snapshot."""
+        ...
+
+    def get_snapshot(self, rollout_id: str) -> Snapshot | None: ...
+
+    # side effects: intent before, outcome after -------------------------------------------
+    def begin_operation(self, operation: Operation) -> Operation:
+        """Record the intent; returns it with its id."""
+        ...
+
+    def finish_operation(
+        self, operation_id: int, outcome: OperationOutcome, detail: str, at: datetime
+    ) -> None: ...
+
+    def open_operations(self, rollout_id: str) -> list[Operation]:
+        """Intents without an outcome: a process died between them."""
+        ...
+
+    def operations(self, rollout_id: str) -> list[Operation]: ...
+
+    # commands from other processes ---------------------------------------------------------
+    def add_command(self, command: Command) -> Command: ...
+
+    def pending_commands(self, rollout_id: str) -> list[Command]: ...
+
+    def get_command(self, command_id: int) -> Command: ...
+
+    def mark_command_applied(self, command_id: int, result: str, at: datetime) -> None: ...
+
+    # approvals ----------------------------------------------------------------------------
+    def add_approval(self, approval: Approval) -> None: ...
+
+    def approvals(self, rollout_id: str) -> list[Approval]: ...
+
+    # the (environment, service) lock -------------------------------------------------------
+    def acquire_lock(
+        self, key: str, rollout_id: str, holder: str, now: datetime, lease_seconds: float
+    ) -> str:
+        """Take the lock for a rollout. Returns a LockOutcome value.
+
+        Succeeds when the lock is free, already held by this rollout with an expired or
+        parked lease or the same holder, or held by another rollout whose lease expired
+        (TAKEN_OVER). Raises LockedError while another rollout's lease is live or parked.
+        """
+        ...
+
+    def renew_lock(self, key: str, holder: str, now: datetime, lease_seconds: float) -> None:
+        """Extend our lease; LockedError if someone else holds it now."""
+        ...
+
+    def park_lock(self, key: str, holder: str) -> None:
+        """Keep the lock for the rollout with no live driver (waiting for a human)."""
+        ...
+
+    def release_lock(self, key: str, rollout_id: str) -> None:
+        """Free the lock if this rollout holds it."""
+        ...
+
+    def get_lock(self, key: str) -> LockInfo | None: ...
+
+    # audit chain head (so truncating the audit log is detected) ---------------------------
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str, expected: str | None) -> None:
+        """Compare-and-set: ConflictError unless the current value equals `expected`."""
+        ...
+
+    def close(self) -> None: ...

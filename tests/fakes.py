@@ -1,0 +1,112 @@
+"""Fakes beside the real things: a router, metric sources and a provider factory.
+
+They satisfy the same Protocols as the real providers and pass the same contract suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shipsafe.errors import ConfigurationError, ProviderError
+from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+
+
+class FakeRouter:
+    """Two servers with weights; failures can be injected per operation."""
+
+    name = "fake"
+
+    def __init__(self, stable: int = 100, canary: int = 0) -> None:
+        self.weights = {"stable": stable, "canary": canary}
+        self.calls: list[tuple[str, Any]] = []
+        self.fail: dict[str, Exception] = {}  # operation -> exception to raise
+        self.fail_times: dict[str, int] = {}  # operation -> how many calls fail
+        self.ignore_sets = False  # accept set_weight but do not apply it
+        self.restore_corrupts = False  # restore writes something else
+        self.on_set: Callable[[int], None] | None = None
+
+    def _maybe_fail(self, op: str) -> None:
+        if op in self.fail:
+            left = self.fail_times.get(op)
+            if left is None or left > 0:
+                if left is not None:
+                    self.fail_times[op] = left - 1
+                raise self.fail[op]
+
+    def check(self) -> None:
+        self._maybe_fail("check")
+
+    def get_weight(self) -> int:
+        self._maybe_fail("get")
+        s, c = self.weights["stable"], self.weights["canary"]
+        if s + c == 0:
+            raise ProviderError("both weights 0")
+        return round(100 * c / (s + c))
+
+    def set_weight(self, canary_percent: int) -> None:
+        self.calls.append(("set", canary_percent))
+        self._maybe_fail("set")
+        if not self.ignore_sets:
+            self.weights = {"stable": 100 - canary_percent, "canary": canary_percent}
+        if self.on_set:
+            self.on_set(canary_percent)
+
+    def promote(self) -> None:
+        self.calls.append(("promote", None))
+        self._maybe_fail("promote")
+        if not self.ignore_sets:
+            self.weights = {"stable": 0, "canary": 100}
+
+    def read_state(self) -> dict[str, Any]:
+        self._maybe_fail("read")
+        return {"weights": dict(self.weights)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.calls.append(("restore", state))
+        self._maybe_fail("restore")
+        self.weights = dict(state["weights"])
+        if self.restore_corrupts:
+            self.weights["canary"] += 1
+
+    def config(self) -> dict[str, Any]:
+        return {"fake": True}
+
+
+class FakeMetrics:
+    """Answers queries from a function of the query text (value, None for no data, or raise)."""
+
+    def __init__(self, answer: Callable[[str], float | None] | float | None = 0.0) -> None:
+        self.answer = answer
+        self.queries: list[str] = []
+        self.down = False
+
+    def query(self, query: MetricQuery) -> QueryResult:
+        self.queries.append(query.text)
+        if self.down:
+            raise ProviderError("fake metrics unreachable")
+        value = self.answer(query.text) if callable(self.answer) else self.answer
+        return QueryResult(value=value, sent=query.text)
+
+    def check(self) -> None:
+        if self.down:
+            raise ProviderError("fake metrics unreachable")
+
+
+class FakeProviders:
+    """A ProviderFactory handing out the same fake instances, whatever the plan says."""
+
+    def __init__(self, router: FakeRouter | None = None, metrics: FakeMetrics | None = None):
+        self.router_instance = router or FakeRouter()
+        self.metrics_instance = metrics or FakeMetrics()
+        self.routers_built: list[tuple[str, dict[str, Any]]] = []
+
+    def router(self, name: str, config: dict[str, Any]) -> FakeRouter:
+        self.routers_built.append((name, config))
+        return self.router_instance
+
+    def metric_source(self, name: str, config: dict[str, Any]) -> FakeMetrics:
+        return self.metrics_instance
+
+    def data_snapshot(self, name: str, config: dict[str, Any]) -> Any:
+        raise ConfigurationError(f"no fake data snapshot provider {name}")
