@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -169,6 +170,7 @@ def submit_command(
     *,
     wait_seconds: float = 120.0,
     detach: bool = False,
+    driver: Callable[..., Phase] = drive,
 ) -> CommandResult:
     """Record an intent on a rollout. If its driver is alive it acts at its next tick and we
     wait for the result; if not (lease expired or parked), we take the lease and drive."""
@@ -211,7 +213,7 @@ def submit_command(
             data={"holder": lock.holder, "lease": state},
         )
     engine.reconcile()
-    phase = drive(engine, detach=detach)
+    phase = driver(engine, detach=detach)
     applied = store.get_command(command.id) if command.id is not None else command
     return CommandResult(record.id, applied, True, phase, applied.result)
 

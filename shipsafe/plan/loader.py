@@ -15,6 +15,9 @@ from shipsafe.plan.steps import STEP_KINDS
 PathKey = tuple[str | int, ...]
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 class _Located:
     """YAML data plus the line of every key and item, by path."""
 
@@ -24,6 +27,10 @@ class _Located:
 
     def build(self, node: yaml.Node, path: PathKey = ()) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
+            )
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -81,6 +88,9 @@ def _message(error: Any, data: Any, path: PathKey) -> str:
             return f"a step has exactly one key, one of: {', '.join(STEP_KINDS)} (found: {keys})"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        return f"unknown value {ctx['tag']!r}; one of: {ctx['expected_tags']}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{error.get('input')!r} is not one of: {expected}"
@@ -138,22 +148,26 @@ def _first_model(annotation: Any) -> Any:
     return None
 
 
+def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{source}{line}: not valid YAML: {problem}"
+
+
 def load_plan_text(text: str, source: str = "<plan>") -> Plan:
     """Parse and validate a plan. Raises PlanError listing every problem, one line each."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PlanError(f"{source}{line}: not valid YAML: {problem}") from exc
+        raise PlanError(_yaml_problem(source, exc)) from None
     if node is None:
         raise PlanError(f"{source}: the plan is empty")
     located = _Located()
     try:
         data = located.build(node)
     except yaml.YAMLError as exc:
-        raise PlanError(f"{source}: not valid YAML: {exc}") from exc
+        raise PlanError(_yaml_problem(source, exc)) from None
     if not isinstance(data, dict):
         raise PlanError(f"{source}:1: a plan is a mapping with apiVersion, kind, metadata, ...")
     problems = [
@@ -165,6 +179,8 @@ def load_plan_text(text: str, source: str = "<plan>") -> Plan:
     except ValidationError as exc:
         for error in exc.errors():
             path = _clean_loc(error["loc"])
+            if error["type"] == "union_tag_invalid":
+                path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
             line = located.line_of(path)
             where = f"{source}:{line}" if line else source
             problems.append(f"{where}: {format_path(path)}: {_message(error, data, path)}")

@@ -99,7 +99,9 @@ class SQLiteStore:
             except OSError as exc:
                 raise StoreError(f"{p}: cannot create the state directory: {exc}") from None
         try:
-            conn = sqlite3.connect(str(p), timeout=10.0, isolation_level=None)
+            conn = sqlite3.connect(
+                str(p), timeout=10.0, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"{p}: cannot open the state store: {exc}") from None
         store = cls(p, conn)

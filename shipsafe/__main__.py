@@ -1,0 +1,3 @@
+from shipsafe.cli.app import main
+
+main()

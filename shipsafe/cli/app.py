@@ -1,0 +1,49 @@
+"""The `shipsafe` command: parse arguments, call the engine, render. No logic here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shipsafe.cli import (
+    audit_commands,
+    control_commands,
+    deploy_command,
+    inspect_commands,
+    plan_commands,
+)
+
+app = typer.Typer(
+    name="shipsafe",
+    help="Progressive delivery with circuit breakers, verified snapshots and automatic rollback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+app.command()(plan_commands.validate)
+app.command()(deploy_command.deploy)
+app.command()(inspect_commands.status)
+app.command("list")(inspect_commands.list_rollouts)
+app.command()(control_commands.promote)
+app.command()(control_commands.pause)
+app.command()(control_commands.resume)
+app.command()(control_commands.abort)
+app.command()(control_commands.rollback)
+app.command()(control_commands.approve)
+app.add_typer(audit_commands.audit_app, name="audit")
+app.command()(plan_commands.schema)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("shipsafe: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""What every command shares: options, the context it builds, one error handler, exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from shipsafe.errors import ExitCode, ShipsafeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Output(StrEnum):
+    human = "human"
+    json = "json"
+
+
+StateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        envvar="SHIPSAFE_STATE",
+        help="State store: a SQLite path (default .shipsafe/state.db) or dynamodb://TABLE.",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    Output,
+    typer.Option("--output", "-o", envvar="SHIPSAFE_OUTPUT", help="human, or json (one per line)."),
+]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor", envvar="SHIPSAFE_ACTOR", help="Who is acting (default user@host).",
+        show_default=False,
+    ),
+]
+AgentOpt = Annotated[
+    bool,
+    typer.Option("--agent", help="Declare that an AI agent is acting (or SHIPSAFE_AGENT=1)."),
+]
+AuditOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-log",
+        envvar="SHIPSAFE_AUDIT_LOG",
+        help="Audit log file (default: audit.jsonl beside the state file).",
+        show_default=False,
+    ),
+]
+
+
+@dataclass
+class Settings:
+    state: str | None = None
+    output: Output = Output.human
+    actor: str | None = None
+    agent: bool = False
+    audit_log: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def json(self) -> bool:
+        return self.output == Output.json
+
+
+def audit_path(settings: Settings) -> Path:
+    if settings.audit_log:
+        return Path(settings.audit_log)
+    from shipsafe.store import state_url
+
+    url = state_url(settings.state)
+    if "://" in url:
+        return Path(".shipsafe/audit.jsonl")
+    return Path(url).parent / "audit.jsonl"
+
+
+def fail(message: str, code: int = ExitCode.INVALID) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"shipsafe: {message}", err=True)
+    return typer.Exit(code)
+
+
+def exits(fn: F) -> F:
+    """Map shipsafe errors to one line on stderr and their exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        output = kwargs.get("output")
+        try:
+            return fn(*args, **kwargs)
+        except ShipsafeError as exc:
+            _report(exc.message, exc.exit_code, output, getattr(exc, "problems", None))
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("shipsafe: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # an internal error: say so in one line
+            if os.environ.get("SHIPSAFE_DEBUG"):
+                raise
+            _report(
+                f"internal error: {type(exc).__name__}: {exc} (SHIPSAFE_DEBUG=1 shows more)",
+                ExitCode.INTERNAL,
+                output,
+                None,
+            )
+            raise typer.Exit(ExitCode.INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _report(message: str, code: int, output: Any, problems: list[str] | None) -> None:
+    lines = problems if problems else [message]
+    if output == Output.json:
+        from shipsafe.render.json_lines import JsonLinesRenderer
+
+        renderer = JsonLinesRenderer()
+        for line in lines:
+            renderer.error(line, code)
+        return
+    for line in lines:
+        typer.echo(f"shipsafe: {line}" if not problems else line, err=True)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """CI cancels jobs with SIGTERM: treat it like Ctrl-C (roll back), not a silent death."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,133 @@
+"""One CLI invocation's wiring: identity, store, renderer, audit log, engine context; and
+driving a rollout to its end with Ctrl-C / SIGTERM turned into a rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from shipsafe.audit.file import FileAuditLog
+from shipsafe.cli.common import Settings, audit_path, sigterm_as_interrupt
+from shipsafe.clock import Clock, SystemClock
+from shipsafe.engine.context import EngineContext, ProviderFactory
+from shipsafe.engine.driver import drive, interrupt
+from shipsafe.engine.rollout import RolloutEngine
+from shipsafe.errors import ExitCode
+from shipsafe.identity import detect_actor
+from shipsafe.records import Phase, Reason, RolloutRecord
+from shipsafe.render.human import HumanRenderer
+from shipsafe.render.json_lines import JsonLinesRenderer
+from shipsafe.store import open_store
+
+
+@dataclass
+class Session:
+    settings: Settings
+    ctx: EngineContext
+    renderer: HumanRenderer | JsonLinesRenderer
+    audit: FileAuditLog
+
+    def say(self, text: str, style: str = "") -> None:
+        """A human line (JSON mode: nothing; the events and the result line say it all)."""
+        if isinstance(self.renderer, HumanRenderer):
+            self.renderer.print(text, style)
+
+
+@contextmanager
+def session(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    providers: ProviderFactory | None = None,
+    create_store: bool = True,
+    render_events: bool = True,
+) -> Iterator[Session]:
+    from shipsafe.providers.registry import Registry
+
+    actor = detect_actor(settings.actor, settings.agent)
+    store = open_store(settings.state, create=create_store)
+    try:
+        renderer: HumanRenderer | JsonLinesRenderer = (
+            JsonLinesRenderer() if settings.json else HumanRenderer()
+        )
+        audit = FileAuditLog(audit_path(settings), store)
+        subscribers: list[Any] = [audit]
+        if render_events:
+            subscribers.append(renderer)
+        ctx = EngineContext(
+            store=store,
+            clock=clock or SystemClock(),
+            providers=providers or Registry(),
+            actor=actor,
+            subscribers=subscribers,
+        )
+        yield Session(settings, ctx, renderer, audit)
+    finally:
+        store.close()
+
+
+def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:
+    """Drive; the first Ctrl-C/SIGTERM rolls back, a second one leaves the rollout as it is."""
+    with sigterm_as_interrupt():
+        try:
+            return drive(engine, detach=detach)
+        except KeyboardInterrupt:
+            s.say("interrupted: rolling back to the snapshot (Ctrl-C again to leave it)", "yellow")
+            try:
+                engine.record = engine.ctx.store.get_rollout(engine.record.id)
+                interrupt(engine, f"interrupted by {engine.ctx.actor.label()}")
+                return drive(engine, detach=False)
+            except KeyboardInterrupt:
+                s.say(
+                    f"left {engine.record.id} {engine.record.phase.value}; finish it with "
+                    f"shipsafe rollback {engine.record.id}",
+                    "bold red",
+                )
+                return Phase.ROLLBACK_FAILED
+
+
+def exit_code_for(record: RolloutRecord, *, asked_to_end: bool = False) -> int:
+    """DESIGN.md's contract. `asked_to_end`: the caller asked for this rollback/abort."""
+    phase = record.phase
+    if phase == Phase.SUCCEEDED:
+        return ExitCode.OK
+    if phase in (Phase.ROLLED_BACK, Phase.ABORTED):
+        if asked_to_end:
+            return ExitCode.OK
+        return ExitCode.ROLLED_BACK
+    if phase == Phase.ROLLBACK_FAILED:
+        return ExitCode.ROLLBACK_FAILED
+    if phase.waiting_for_human:
+        return ExitCode.WAITING
+    return ExitCode.OK
+
+
+def outcome_line(record: RolloutRecord) -> str:
+    phase = record.phase
+    if phase == Phase.SUCCEEDED:
+        return f"{record.id}: {record.version} promoted"
+    if phase in (Phase.ROLLED_BACK, Phase.ABORTED):
+        cause = record.runtime.rollback_message or record.message
+        return f"{record.id}: {phase.value} - {cause}"
+    if phase == Phase.ROLLBACK_FAILED:
+        return f"{record.id}: ROLLBACK FAILED - {record.message} - page a human"
+    if phase.waiting_for_human:
+        what = "awaiting approval" if phase == Phase.AWAITING_APPROVAL else "paused"
+        return f"{record.id}: {what} - {record.runtime.pause_message or record.message}"
+    return f"{record.id}: {phase.value} - {record.message}"
+
+
+def outcome_style(record: RolloutRecord) -> str:
+    if record.phase == Phase.SUCCEEDED:
+        return "bold green"
+    if record.phase == Phase.ROLLBACK_FAILED:
+        return "bold white on red"
+    if record.phase in (Phase.ROLLED_BACK, Phase.ABORTED):
+        return "bold yellow"
+    return "bold"
+
+
+def rolled_back_by_request(record: RolloutRecord) -> bool:
+    return record.runtime.rollback_reason in (Reason.MANUAL_ROLLBACK, Reason.MANUAL_ABORT)

@@ -1,0 +1,77 @@
+"""Live progress for humans: one line an event as it happens, coloured with rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from shipsafe.records import Event, EventType
+
+_STYLE: dict[EventType, tuple[str, str]] = {
+    EventType.ROLLOUT_CREATED: ("bold", "▶"),
+    EventType.LOCK_TAKEN_OVER: ("yellow", "⚠"),
+    EventType.PREFLIGHT_PASSED: ("green", "✓"),
+    EventType.PREFLIGHT_FAILED: ("bold red", "✗"),
+    EventType.SNAPSHOT_TAKEN: ("cyan", "◆"),
+    EventType.SNAPSHOT_VERIFIED: ("cyan", "◆"),
+    EventType.PHASE_CHANGED: ("magenta", "→"),
+    EventType.STEP_STARTED: ("bold blue", "●"),
+    EventType.STEP_COMPLETED: ("blue", "✓"),
+    EventType.WEIGHT_SET: ("", "⇄"),
+    EventType.WEIGHT_VERIFIED: ("green", "✓"),
+    EventType.MEASUREMENT: ("dim", "·"),
+    EventType.ANALYSIS_COMPLETED: ("", "≡"),
+    EventType.BREAKER_TRIPPED: ("bold red", "⚡"),
+    EventType.PROVIDER_ERROR: ("yellow", "!"),
+    EventType.COMMAND_RECEIVED: ("yellow", "⌘"),
+    EventType.COMMAND_APPLIED: ("yellow", "⌘"),
+    EventType.APPROVAL_ACCEPTED: ("green", "✓"),
+    EventType.APPROVAL_REFUSED: ("bold red", "✗"),
+    EventType.RECONCILED: ("yellow", "↺"),
+    EventType.ROLLBACK_STARTED: ("bold red", "↩"),
+    EventType.ROLLBACK_FINISHED: ("bold yellow", "↩"),
+    EventType.ROLLBACK_FAILED: ("bold white on red", "✗"),
+    EventType.ROLLOUT_FINISHED: ("bold", "■"),
+    EventType.NOTICE: ("yellow", "i"),
+}
+
+# noisy or redundant for a person watching
+_QUIET = {EventType.WEIGHT_INTENT, EventType.LOCK_ACQUIRED, EventType.LOCK_RELEASED}
+
+
+class HumanRenderer:
+    def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
+        self.console = console or Console(highlight=False)
+        self.verbose = verbose
+
+    def __call__(self, event: Event) -> None:
+        if event.type in _QUIET and not self.verbose:
+            return
+        if event.type == EventType.MEASUREMENT and not self.verbose:
+            if event.data.get("phase") == "successful":
+                self._line(event, "dim", "·", _measurement(event.data))
+                return
+            self._line(event, "yellow", "·", _measurement(event.data))
+            return
+        style, icon = _STYLE.get(event.type, ("", "·"))
+        self._line(event, style, icon, event.message or event.type.value)
+
+    def _line(self, event: Event, style: str, icon: str, text: str) -> None:
+        stamp = event.time.astimezone().strftime("%H:%M:%S")
+        body = escape(text)
+        self.console.print(
+            f"[dim]{stamp}[/dim] {icon} [{style}]{body}[/{style}]" if style else
+            f"[dim]{stamp}[/dim] {icon} {body}"
+        )
+
+    def print(self, text: str, style: str = "") -> None:
+        self.console.print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
+
+
+def _measurement(data: dict[str, Any]) -> str:
+    value = data.get("value")
+    shown = "no data" if value is None else f"{value:.6g}"
+    condition = data.get("condition") or ""
+    return f"{data.get('metric')} = {shown}  ({condition}) {data.get('phase')}"

@@ -1,0 +1,39 @@
+"""One JSON object a line, for agents and CI: every event, then one final `result` line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from shipsafe.records import Event
+from shipsafe.redact import redact
+
+
+class JsonLinesRenderer:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        self.write({"kind": "event", **event.to_json_dict()})
+
+    def write(self, obj: dict[str, Any]) -> None:
+        try:
+            self.stream.write(json.dumps(redact(obj), default=str, sort_keys=False) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:  # the reader went away; the rollout must not stop for that
+            pass
+
+    def result(self, rollout_id: str | None, phase: str | None, exit_code: int, message: str) -> None:
+        self.write(
+            {
+                "kind": "result",
+                "rollout_id": rollout_id,
+                "phase": phase,
+                "exit_code": exit_code,
+                "message": message,
+            }
+        )
+
+    def error(self, message: str, exit_code: int) -> None:
+        self.write({"kind": "error", "exit_code": exit_code, "message": message})

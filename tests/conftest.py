@@ -1,0 +1,121 @@
+"""Shared fixtures: a fake clock, a SQLite store in a temp dir, fakes, a plan builder."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipsafe.audit.file import FileAuditLog
+from shipsafe.clock import FakeClock
+from shipsafe.engine.context import EngineContext
+from shipsafe.plan.loader import load_plan_text
+from shipsafe.plan.models import Plan
+from shipsafe.records import Actor, ActorKind, Event
+from shipsafe.store.sqlite import SQLiteStore
+from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+
+PLAN_HEAD = """\
+apiVersion: shipsafe/v1
+kind: Plan
+metadata: {name: checkout, service: checkout, environment: production}
+release: {version: "2.4.0"}
+target:
+  router: haproxy
+  haproxy: {socket: /tmp/none.sock, backend: checkout, stable: v1, canary: v2}
+metricSources:
+  prom: {provider: prometheus, url: "http://127.0.0.1:9"}
+analysis:
+  error-rate:
+    source: prom
+    query: errors{server="{{canary}}"}
+    successCondition: result < 0.01
+    interval: 5s
+    count: 3
+  latency:
+    source: prom
+    query: latency{server="{{canary}}"}
+    successCondition: result < 0.3
+    failureCondition: result > 0.5
+    interval: 5s
+    count: 2
+    noData: inconclusive
+"""
+
+
+def make_plan(body: str, head: str = PLAN_HEAD) -> Plan:
+    """A plan: the shared head (target, sources, templates) plus breakers and steps."""
+    return load_plan_text(head + textwrap.dedent(body), "test-plan.yaml")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def types(self) -> list[str]:
+        return [e.type.value for e in self.events]
+
+    def of(self, type_: str) -> list[Event]:
+        return [e for e in self.events if e.type.value == type_]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore.open(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def router() -> FakeRouter:
+    return FakeRouter()
+
+
+@pytest.fixture
+def metrics() -> FakeMetrics:
+    return FakeMetrics(0.0)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+ALICE = Actor(id="alice", kind=ActorKind.HUMAN, host="laptop")
+BOB = Actor(id="bob", kind=ActorKind.HUMAN, host="oncall")
+
+
+@pytest.fixture
+def make_ctx(
+    store: SQLiteStore,
+    clock: FakeClock,
+    router: FakeRouter,
+    metrics: FakeMetrics,
+    recorder: Recorder,
+    tmp_path: Path,
+) -> Any:
+    """Build an engine context; each call is another 'process' (own holder) on one store."""
+
+    def build(actor: Actor = ALICE, **kw: Any) -> EngineContext:
+        audit = FileAuditLog(tmp_path / "audit.jsonl", store)
+        return EngineContext(
+            store=store,
+            clock=clock,
+            providers=FakeProviders(router, metrics),
+            actor=actor,
+            subscribers=[recorder, audit],
+            **kw,
+        )
+
+    return build
