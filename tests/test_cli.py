@@ -1,0 +1,201 @@
+"""The CLI as users and agents run it: exit codes, one-line errors, JSON lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from shipsafe.cli.app import app
+from tests.conftest import PLAN_HEAD
+from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> FakeProviders:
+    """The CLI's provider registry answers with fakes (same instances for every process)."""
+    providers = FakeProviders(FakeRouter(), FakeMetrics(0.001))
+    monkeypatch.setattr("shipsafe.providers.registry.Registry", lambda: providers)
+    return providers
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHIPSAFE_ACTOR", "ci-bot")
+    monkeypatch.delenv("SHIPSAFE_STATE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    return tmp_path
+
+
+def write_plan(where: Path, steps: str, head: str = PLAN_HEAD) -> str:
+    path = where / "plan.yaml"
+    path.write_text(head + "breakers:\n  - analysis: error-rate\n" + steps)
+    return str(path)
+
+
+FAST = "steps:\n  - setWeight: 10\n  - setWeight: 50\n"
+
+
+def run(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_validate_accepts_a_good_plan_and_prints_its_digest(env: Path) -> None:
+    result = run("validate", write_plan(env, FAST))
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and "digest sha256:" in result.output
+
+
+def test_validate_rejects_a_bad_plan_with_exit_2_and_no_traceback(env: Path) -> None:
+    result = run("validate", write_plan(env, "steps:\n  - setWeight: 500\n"))
+    assert result.exit_code == 2
+    assert "plan.yaml:" in result.output and "Traceback" not in result.output
+
+
+def test_deploy_promotes_and_exits_0(env: Path, fakes: FakeProviders) -> None:
+    result = run("deploy", write_plan(env, FAST))
+    assert result.exit_code == 0, result.output
+    assert "promoted" in result.output
+    assert fakes.router_instance.weights == {"stable": 0, "canary": 100}
+    assert (env / ".shipsafe" / "state.db").exists()
+    assert (env / ".shipsafe" / "audit.jsonl").exists()
+
+
+def test_deploy_that_trips_a_breaker_exits_3_and_says_what_tripped(
+    env: Path, fakes: FakeProviders
+) -> None:
+    fakes.metrics_instance.answer = 0.25
+    result = run("deploy", write_plan(env, FAST))
+    assert result.exit_code == 3, result.output
+    assert "breaker error-rate tripped" in result.output
+    assert "0.25" in result.output and "result < 0.01" in result.output
+    assert fakes.router_instance.weights == {"stable": 100, "canary": 0}
+
+
+def test_json_output_is_one_event_per_line_and_ends_with_the_result(
+    env: Path, fakes: FakeProviders
+) -> None:
+    result = run("deploy", write_plan(env, FAST), "--output", "json")
+    assert result.exit_code == 0
+    lines = json_lines(result.output)
+    assert len(lines) == len(result.output.strip().splitlines())
+    assert lines[0]["type"] == "rollout_created"
+    assert lines[-1] == {
+        "kind": "result",
+        "rollout_id": lines[0]["rollout_id"],
+        "phase": "succeeded",
+        "exit_code": 0,
+        "message": lines[-1]["message"],
+    }
+
+
+def test_detach_returns_4_at_an_approval_gate_and_approve_finishes_it(
+    env: Path, fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = write_plan(env, "steps:\n  - setWeight: 10\n  - approval: {}\n  - setWeight: 50\n")
+    result = run("deploy", plan, "--detach", "-o", "json")
+    assert result.exit_code == 4
+    rollout_id = json_lines(result.output)[0]["rollout_id"]
+    assert fakes.router_instance.weights["canary"] == 10
+    # another person approves from another shell
+    monkeypatch.setenv("SHIPSAFE_ACTOR", "alice")
+    result = run("approve", rollout_id)
+    assert result.exit_code == 0, result.output
+    assert fakes.router_instance.weights["canary"] == 100
+
+
+def test_rollback_needs_only_the_store_not_the_plan_file(
+    env: Path, fakes: FakeProviders
+) -> None:
+    plan = write_plan(env, "steps:\n  - setWeight: 10\n  - pause: {}\n")
+    result = run("deploy", plan, "--detach", "-o", "json")
+    assert result.exit_code == 4
+    rollout_id = json_lines(result.output)[0]["rollout_id"]
+    Path(plan).unlink()
+    result = run("rollback", rollout_id, "--reason", "paged")
+    assert result.exit_code == 0, result.output
+    assert fakes.router_instance.weights == {"stable": 100, "canary": 0}
+    status = run("status", rollout_id, "-o", "json")
+    doc = json.loads(status.output)
+    assert doc["rollout"]["phase"] == "rolled_back"
+    assert "paged" in doc["rollout"]["runtime"]["rollback_message"]
+
+
+def test_status_and_list_show_the_rollout(env: Path, fakes: FakeProviders) -> None:
+    run("deploy", write_plan(env, FAST))
+    listing = run("list")
+    assert listing.exit_code == 0 and "checkout" in listing.output and "succeeded" in listing.output
+    status = run("status")
+    assert status.exit_code == 0
+    assert "succeeded" in status.output and "history" in status.output
+    assert "snapshot" in status.output
+
+
+def test_an_unknown_rollout_id_is_exit_2(env: Path, fakes: FakeProviders) -> None:
+    run("deploy", write_plan(env, FAST))
+    result = run("rollback", "nope-123")
+    assert result.exit_code == 2
+    assert "no rollout 'nope-123'" in result.output
+
+
+def test_a_store_file_that_is_not_a_shipsafe_database_is_exit_2(
+    env: Path, fakes: FakeProviders
+) -> None:
+    bogus = env / "bogus.db"
+    bogus.write_text("hello, I am a text file")
+    result = run("deploy", write_plan(env, FAST), "--state", str(bogus))
+    assert result.exit_code == 2
+    assert "not a shipsafe state store" in result.output
+    assert fakes.router_instance.calls == []
+
+
+def test_an_unreachable_router_at_preflight_changes_nothing_and_exits_2(
+    env: Path, fakes: FakeProviders
+) -> None:
+    from shipsafe.errors import ProviderError
+
+    fakes.router_instance.fail["check"] = ProviderError("haproxy runtime API /x unreachable")
+    result = run("deploy", write_plan(env, FAST))
+    assert result.exit_code == 2
+    assert "preflight" in result.output and "unreachable" in result.output
+    assert fakes.router_instance.calls == []
+
+
+def test_audit_verify_passes_then_catches_an_edit(env: Path, fakes: FakeProviders) -> None:
+    run("deploy", write_plan(env, FAST))
+    assert run("audit", "verify").exit_code == 0
+    log = env / ".shipsafe" / "audit.jsonl"
+    log.write_text(log.read_text().replace("ci-bot", "someone-else", 1))
+    result = run("audit", "verify")
+    assert result.exit_code == 5
+    assert "altered" in result.output
+
+
+def test_schema_is_json_schema_of_the_plan(env: Path) -> None:
+    result = run("schema")
+    doc = json.loads(result.output)
+    assert doc["title"] == "shipsafe plan"
+    assert "steps" in doc["properties"]
+
+
+def test_ci_and_agent_identities_are_recorded(
+    env: Path, fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    result = run("deploy", write_plan(env, FAST), "-o", "json")
+    first = json_lines(result.output)[0]
+    assert first["data"]["actor"]["kind"] == "ci"
+    fakes.router_instance.weights = {"stable": 100, "canary": 0}  # a fresh target
+    result = run("deploy", write_plan(env, FAST), "-o", "json", "--agent")
+    assert result.exit_code == 0
+    assert json_lines(result.output)[0]["data"]["actor"]["kind"] == "agent"
