@@ -126,13 +126,13 @@ def status(
 
 def _find(store: Any, rollout_id: str | None) -> RolloutRecord:
     if rollout_id:
-        return store.get_rollout(rollout_id)  # type: ignore[no-any-return]
+        return store.get_rollout(rollout_id)
     latest = store.list_rollouts(limit=1)
     if not latest:
         from shipsafe.errors import UsageError
 
         raise UsageError(f"no rollouts in {store.url}")
-    return latest[0]  # type: ignore[no-any-return]
+    return latest[0]
 
 
 def _watch(s: Any, record: RolloutRecord) -> None:

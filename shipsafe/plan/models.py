@@ -114,12 +114,12 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
         spec = step_spec(step)
         kind = step_kind(step)
         if isinstance(spec, AnalysisStepSpec):
-            for j, template in enumerate(spec.templates):
-                if template not in plan.analysis:
+            for j, wanted in enumerate(spec.templates):
+                if wanted not in plan.analysis:
                     problems.append(
                         (
                             ("steps", i, kind, "templates", j),
-                            f"unknown analysis template {template!r}; defined: "
+                            f"unknown analysis template {wanted!r}; defined: "
                             + _listing(plan.analysis),
                         )
                     )
