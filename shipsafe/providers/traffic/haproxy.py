@@ -2,9 +2,11 @@
 
 Percent is mapped to absolute server weights: canary = p, stable = 100 - p (HAProxy takes
 0-256; `50%` forms are relative to the configured weight and would leave a server configured
-at 0 stuck there). Both weights are sent in one connection (`cmd; cmd`), so HAProxy applies
-them together. Any non-blank answer to `set weight` is an error (HAProxy answers errors as
-text). Transient socket errors are retried with tenacity for `retryFor`.
+at 0 stuck there). Both weights are sent in one connection (`cmd; cmd`); HAProxy runs them one
+after the other, within a millisecond, and does not undo the first when the second fails, so
+both server names are checked before the first write. Any non-blank answer to `set weight` is
+an error (HAProxy answers errors as text). Transient socket errors are retried with tenacity
+for `retryFor`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class HAProxyRouter:
             if not _NAME.match(value):
                 raise ConfigurationError(f"haproxy: {label} {value!r} is not a valid name")
         self.target = target
+        # HAProxy runs `cmd; cmd` one by one: with a misnamed server the other weight would
+        # still change. Both servers are read once (which names the missing one) before the
+        # first write.
+        self._servers_verified = False
 
     # transport ----------------------------------------------------------------------------
     def _endpoint(self) -> str:
@@ -44,14 +50,23 @@ class HAProxyRouter:
         try:
             if t.socket:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(t.timeout)
-                sock.connect(t.socket)
+                try:
+                    sock.settimeout(t.timeout)
+                    sock.connect(t.socket)
+                except BaseException:
+                    sock.close()  # a refused connect would otherwise leak the socket
+                    raise
             else:
                 assert t.address is not None
                 host, _, port = t.address.rpartition(":")
                 sock = socket.create_connection((host, int(port)), timeout=t.timeout)
                 sock.settimeout(t.timeout)
-        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, TimeoutError) as exc:
+        except (
+            FileNotFoundError,
+            ConnectionRefusedError,
+            ConnectionResetError,
+            TimeoutError,
+        ) as exc:
             raise TransientProviderError(
                 f"haproxy runtime API {self._endpoint()} unreachable: {exc.strerror or exc}"
             ) from exc
@@ -110,10 +125,12 @@ class HAProxyRouter:
         return int(match.group(1))
 
     def weights(self) -> dict[str, int]:
-        return {
+        weights = {
             self.target.stable: self._server_weight(self.target.stable),
             self.target.canary: self._server_weight(self.target.canary),
         }
+        self._servers_verified = True
+        return weights
 
     def get_weight(self) -> int:
         w = self.weights()
@@ -142,6 +159,8 @@ class HAProxyRouter:
         for server, weight in weights.items():
             if not 0 <= weight <= 256:
                 raise ProviderError(f"haproxy: weight {weight} for {server} is outside 0-256")
+        if not self._servers_verified:
+            self.weights()  # raises ConfigurationError naming a server not in the backend
         command = "; ".join(
             f"set weight {self.target.backend}/{server} {weight}"
             for server, weight in weights.items()
@@ -161,9 +180,7 @@ class HAProxyRouter:
     def set_weight(self, canary_percent: int) -> None:
         if not 0 <= canary_percent <= 100:
             raise ProviderError(f"haproxy: canary weight {canary_percent}% is outside 0-100")
-        self._set(
-            {self.target.canary: canary_percent, self.target.stable: 100 - canary_percent}
-        )
+        self._set({self.target.canary: canary_percent, self.target.stable: 100 - canary_percent})
 
     def promote(self) -> None:
         self.set_weight(100)
