@@ -1,0 +1,179 @@
+"""The whole rig: two demo service versions, HAProxy, a socket gate, Prometheus and load.
+
+    with Rig() as rig:                       # or rig.start() ... rig.stop()
+        plan = rig.write_plan()              # plans/local-canary.yaml, made concrete
+        rig.canary.set_faults(error_share=0.3)
+        rig.haproxy.weights()                # {"stable": 100, "canary": 0}
+        rig.load.tally()                     # answers and errors per server
+
+Everything listens on 127.0.0.1 only, on ports chosen free at start, and lives in one
+temporary directory that `stop` removes. `stop` runs at exit too (atexit), and every child
+has a parent-death signal, so failures, Ctrl-C and even SIGKILL of the owner leave nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from integration.rig import plans
+from integration.rig.demo import DemoService
+from integration.rig.haproxy import CANARY, STABLE, HAProxy
+from integration.rig.loadgen import LoadGenerator
+from integration.rig.ports import free_ports
+from integration.rig.prometheus import Prometheus
+from integration.rig.socket_gate import SocketGate
+from integration.rig.waiting import wait_until
+
+# how far back the plans' queries look; a test starts only when this much history is clean
+QUERY_WINDOW_SECONDS = 10
+# a request slower than this counts as slow when waiting for a clean history
+SLOW_SECONDS = 0.1
+
+
+class Rig:
+    def __init__(self, load_rate: float = 100.0, workdir: Path | None = None) -> None:
+        self.load_rate = load_rate
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="shipsafe-rig-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (http_port, metrics_port, runtime_port, stable_port, canary_port, prom_port) = free_ports(6)
+        self.stable = DemoService(STABLE, stable_port, self.workdir)
+        self.canary = DemoService(CANARY, canary_port, self.workdir)
+        self.haproxy = HAProxy(
+            self.workdir, http_port, metrics_port, runtime_port, stable_port, canary_port
+        )
+        self.gate = SocketGate(self.workdir / "gate.sock", self.haproxy.socket)
+        self.prometheus = Prometheus(
+            self.workdir, prom_port, metrics_port, stable_port, canary_port
+        )
+        self.load = LoadGenerator("127.0.0.1", http_port, rate=load_rate)
+        self._started = False
+
+    # life cycle ------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> Rig:
+        atexit.register(self.stop)
+        self._started = True
+        try:
+            self.stable.start()
+            self.canary.start()
+            self.haproxy.start()
+            self.gate.start()
+            self.prometheus.start()
+            self.load.start()
+            self.prometheus.wait_for_targets(timeout)
+            self.wait_for_traffic_data(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop everything and remove the work dir. Idempotent; safe at any point."""
+        if not self._started:
+            return
+        self._started = False
+        atexit.unregister(self.stop)
+        self.load.stop()
+        for part in (self.prometheus, self.gate, self.haproxy, self.canary, self.stable):
+            with contextlib.suppress(Exception):  # keep stopping the others
+                part.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Rig:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # readiness -------------------------------------------------------------------------
+    def wait_for_traffic_data(self, timeout: float = 30.0) -> None:
+        """Prometheus has a rate of the stable server's answers: the queries have data."""
+        query = 'sum(rate(haproxy_server_http_responses_total{proxy="demo",server="stable"}[5s]))'
+        wait_until(
+            lambda: (self.prometheus.value(query) or 0) > 0,
+            "prometheus to have a rate of stable's answers",
+            timeout,
+            0.25,
+        )
+
+    def canary_history_is_clean(self) -> bool:
+        """No canary 5xx and no slow canary request in the plans' query window."""
+        window = f"{QUERY_WINDOW_SECONDS + 5}s"
+        errors = self.prometheus.value(
+            f'sum(increase(haproxy_server_http_responses_total{{proxy="demo",server="canary",'
+            f'code="5xx"}}[{window}])) or vector(0)'
+        )
+        slow = self.prometheus.value(
+            f'sum(increase(demo_request_duration_seconds_count{{server="canary"}}[{window}]))'
+            f' - sum(increase(demo_request_duration_seconds_bucket{{server="canary",'
+            f'le="{SLOW_SECONDS}"}}[{window}])) or vector(0)'
+        )
+        return (errors or 0) == 0 and (slow or 0) == 0
+
+    def reset(self, timeout: float = 60.0) -> None:
+        """Back to the starting point between scenarios: no faults, stable 100 / canary 0,
+        the gate open, Prometheus running, and no trace of earlier faults in the window."""
+        self.gate.accept()
+        self.stable.set_faults()
+        self.canary.set_faults()
+        self.haproxy.reset()
+        if not self.prometheus.running:
+            self.prometheus.start()
+            self.prometheus.wait_for_targets(timeout)
+        if not self.load.running:
+            self.load.start()
+        self.wait_for_traffic_data(timeout)
+        wait_until(
+            self.canary_history_is_clean,
+            "no canary errors or slow requests in prometheus' recent history",
+            timeout,
+            0.5,
+        )
+
+    # plans -----------------------------------------------------------------------------
+    def plan_values(self, **overrides: str) -> dict[str, str]:
+        """Values for the `${RIG_...}` placeholders in plans/*.yaml."""
+        values = {
+            "RIG_HAPROXY_SOCKET": str(self.haproxy.socket),
+            "RIG_PROMETHEUS_PORT": str(self.prometheus.port),
+            "RIG_RELEASE": "1.1.0",
+        }
+        values.update(overrides)
+        return values
+
+    def plan(self, template: Path = plans.LOCAL_CANARY, **overrides: str) -> dict[str, Any]:
+        """A plan template made concrete, as data (tests adjust steps before writing it)."""
+        return plans.load_rendered(template, self.plan_values(**overrides))
+
+    def write_plan(
+        self,
+        plan: dict[str, Any] | None = None,
+        name: str = "plan.yaml",
+        template: Path = plans.LOCAL_CANARY,
+        **overrides: str,
+    ) -> Path:
+        """Write a plan into the work dir: `plan` as given, or the template made concrete."""
+        dest = self.workdir / name
+        if plan is None:
+            return plans.write_plan(
+                plans.render_file(template, self.plan_values(**overrides)), dest
+            )
+        return plans.write_plan(plan, dest)
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "workdir": str(self.workdir),
+            "haproxy http": f"http://127.0.0.1:{self.haproxy.http_port}/",
+            "haproxy runtime socket": str(self.haproxy.socket),
+            "haproxy runtime address": self.haproxy.address,
+            "haproxy metrics": f"http://127.0.0.1:{self.haproxy.metrics_port}/metrics",
+            "prometheus": self.prometheus.url,
+            "stable": self.stable.url,
+            "canary": self.canary.url,
+        }

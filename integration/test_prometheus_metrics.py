@@ -1,0 +1,72 @@
+"""PrometheusMetrics against a real Prometheus 2.42 scraping the rig."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from integration.rig import Rig
+from integration.rig.ports import free_port
+from shipsafe.errors import ProviderError
+from shipsafe.providers.metrics.base import MetricQuery
+from shipsafe.providers.metrics.prometheus import PrometheusMetrics, build
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def prom(rig_session: Rig) -> PrometheusMetrics:
+    if not rig_session.prometheus.running:
+        rig_session.reset()
+    return build({"provider": "prometheus", "url": rig_session.prometheus.url}, "prom")
+
+
+def test_a_scalar_is_a_value(prom: PrometheusMetrics) -> None:
+    assert prom.query(MetricQuery("scalar(vector(0.25))")).value == 0.25
+
+
+def test_one_series_is_a_value(prom: PrometheusMetrics) -> None:
+    # three scrape targets: haproxy, stable, canary
+    assert prom.query(MetricQuery("sum(up)")).value == 3.0
+
+
+def test_a_real_rate_is_a_positive_value(prom: PrometheusMetrics) -> None:
+    query = 'sum(rate(haproxy_server_http_responses_total{proxy="demo",server="stable"}[5s]))'
+    value = prom.query(MetricQuery(query)).value
+    assert value is not None and value > 0
+
+
+def test_an_empty_vector_is_no_data(prom: PrometheusMetrics) -> None:
+    result = prom.query(MetricQuery('up{job="no-such-job"}'))
+    assert result.value is None
+    assert "no-such-job" in result.sent
+
+
+def test_nan_is_no_data(prom: PrometheusMetrics) -> None:
+    # a ratio with no traffic: 0/0
+    assert prom.query(MetricQuery("sum(up) * 0 / 0")).value is None
+
+
+def test_several_series_is_an_error_naming_the_query(prom: PrometheusMetrics) -> None:
+    with pytest.raises(ProviderError, match=r"'up'.*3 series"):
+        prom.query(MetricQuery("up"))
+
+
+def test_a_bad_query_is_an_error(prom: PrometheusMetrics) -> None:
+    with pytest.raises(ProviderError):
+        prom.query(MetricQuery("sum(rate(up[5s]"))
+
+
+def test_check_passes_when_online(prom: PrometheusMetrics) -> None:
+    prom.check()
+
+
+def test_unreachable_server_fails_fast() -> None:
+    nobody = build({"provider": "prometheus", "url": f"http://127.0.0.1:{free_port()}"}, "prom")
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="unreachable"):
+        nobody.query(MetricQuery("vector(1)"))
+    with pytest.raises(ProviderError, match="unreachable"):
+        nobody.check()
+    assert time.monotonic() - started < 1.0
