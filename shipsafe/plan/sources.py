@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -19,6 +19,17 @@ class PrometheusSource(PlanModel):
     verify_tls: bool = True
 
 
-# Add a provider: a model with `provider: Literal[...]`, then make this a union with
-# Field(discriminator="provider").
-MetricSourceConfig = PrometheusSource
+class CloudWatchSource(PlanModel):
+    """Amazon CloudWatch: GetMetricData (a metric, metric math or Metrics Insights) and
+    alarm states (`query: ALARMS(name, ...)` -> how many of them are in ALARM).
+
+    A template's `args` carries what a query needs besides its text; see
+    shipsafe/providers/metrics/cloudwatch.py for the keys.
+    """
+
+    provider: Literal["cloudwatch"]
+    region: str | None = Field(None, description="default: the AWS chain's region")
+
+
+# Add a provider: a model with `provider: Literal[...]`, then add it to this union.
+MetricSourceConfig = Annotated[PrometheusSource | CloudWatchSource, Field(discriminator="provider")]

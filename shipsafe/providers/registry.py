@@ -18,13 +18,20 @@ from shipsafe.providers.traffic.base import TrafficRouter
 ROUTERS: dict[str, str] = {
     "haproxy": "shipsafe.providers.traffic.haproxy",
     "exec": "shipsafe.providers.traffic.exec",
+    "aws-alb": "shipsafe.providers.traffic.aws_alb",
+    "aws-lambda": "shipsafe.providers.traffic.aws_lambda",
+    "aws-route53": "shipsafe.providers.traffic.aws_route53",
 }
 
 METRIC_SOURCES: dict[str, str] = {
     "prometheus": "shipsafe.providers.metrics.prometheus",
+    "cloudwatch": "shipsafe.providers.metrics.cloudwatch",
 }
 
-DATA_SNAPSHOTS: dict[str, str] = {}
+DATA_SNAPSHOTS: dict[str, str] = {
+    "aws-rds": "shipsafe.providers.snapshots.aws_rds",
+    "aws-ebs": "shipsafe.providers.snapshots.aws_ebs",
+}
 
 
 def _build(kind: str, table: dict[str, str], name: str, config: dict[str, Any], label: str) -> Any:

@@ -1,0 +1,259 @@
+"""The three AWS routers against moto in-process: the shared contract, then what is theirs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shipsafe.errors import ConfigurationError, ProviderError
+from shipsafe.plan.targets import AwsAlbTarget, AwsLambdaTarget, AwsRoute53Target
+from shipsafe.providers.registry import Registry
+from shipsafe.providers.traffic.aws_alb import AwsAlbRouter
+from shipsafe.providers.traffic.aws_lambda import AwsLambdaRouter
+from shipsafe.providers.traffic.aws_route53 import AwsRoute53Router
+from tests.aws.worlds import REGION, make_alb, make_lambda, make_route53
+from tests.contract.router_contract import RouterContract
+
+# contract ------------------------------------------------------------------------------------
+
+
+class TestAlbListenerContract(RouterContract):
+    @pytest.fixture
+    def router(self, aws: Any) -> AwsAlbRouter:
+        return AwsAlbRouter(AwsAlbTarget.model_validate(make_alb(aws).target()))
+
+
+class TestAlbRuleContract(RouterContract):
+    @pytest.fixture
+    def router(self, aws: Any) -> AwsAlbRouter:
+        return AwsAlbRouter(AwsAlbTarget.model_validate(make_alb(aws).target(rule=True)))
+
+
+class TestLambdaContract(RouterContract):
+    @pytest.fixture
+    def router(self, aws: Any) -> AwsLambdaRouter:
+        return AwsLambdaRouter(AwsLambdaTarget.model_validate(make_lambda(aws).target()))
+
+
+class TestRoute53Contract(RouterContract):
+    @pytest.fixture
+    def router(self, aws: Any) -> AwsRoute53Router:
+        return AwsRoute53Router(AwsRoute53Target.model_validate(make_route53(aws).target()))
+
+
+# ALB ----------------------------------------------------------------------------------------
+
+
+def _listener_actions(aws: Any, arn: str) -> list[dict[str, Any]]:
+    elb = aws.client("elbv2")
+    return list(elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"])
+
+
+def test_alb_weights_are_forward_config_weights(aws: Any) -> None:
+    world = make_alb(aws)
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(world.target()))
+    router.set_weight(10)
+    groups = _listener_actions(aws, world.listener_arn)[0]["ForwardConfig"]["TargetGroups"]
+    assert {g["TargetGroupArn"]: g["Weight"] for g in groups} == {
+        world.stable_tg: 90,
+        world.canary_tg: 10,
+    }
+
+
+def test_alb_restore_puts_back_the_plain_forward_action(aws: Any) -> None:
+    world = make_alb(aws)
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(world.target()))
+    before = _listener_actions(aws, world.listener_arn)
+    state = router.read_state()
+    router.set_weight(50)
+    router.restore(state)
+    assert (
+        _listener_actions(aws, world.listener_arn)
+        == before
+        == [{"Type": "forward", "TargetGroupArn": world.stable_tg}]
+    )
+
+
+def test_alb_rule_router_leaves_the_default_action_alone(aws: Any) -> None:
+    world = make_alb(aws)
+    before = _listener_actions(aws, world.listener_arn)
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(world.target(rule=True)))
+    router.set_weight(25)
+    assert router.get_weight() == 25
+    assert _listener_actions(aws, world.listener_arn) == before
+
+
+def test_alb_keeps_other_actions_and_stickiness(aws: Any) -> None:
+    world = make_alb(aws)
+    elb = aws.client("elbv2")
+    sticky = {"Enabled": True, "DurationSeconds": 300}
+    elb.modify_listener(
+        ListenerArn=world.listener_arn,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": world.stable_tg, "Weight": 1}],
+                    "TargetGroupStickinessConfig": sticky,
+                },
+            }
+        ],
+    )
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(world.target()))
+    router.set_weight(5)
+    action = _listener_actions(aws, world.listener_arn)[0]
+    assert action["ForwardConfig"]["TargetGroupStickinessConfig"] == sticky
+
+
+def test_alb_check_refuses_a_foreign_target_group(aws: Any) -> None:
+    world = make_alb(aws)
+    aws.client("elbv2").modify_listener(
+        ListenerArn=world.listener_arn,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": world.other_tg}],
+    )
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(world.target()))
+    with pytest.raises(ConfigurationError, match="neither the stable nor the canary"):
+        router.check()
+
+
+def test_alb_check_names_a_missing_listener(aws: Any) -> None:
+    world = make_alb(aws)
+    target = world.target()
+    target["listenerArn"] = world.listener_arn[:-4] + "dead"
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(target))
+    with pytest.raises(ConfigurationError, match="ListenerNotFound"):
+        router.check()
+
+
+def test_alb_check_names_a_missing_target_group(aws: Any) -> None:
+    world = make_alb(aws)
+    target = world.target()
+    target["canaryTargetGroupArn"] = world.canary_tg[:-4] + "dead"
+    with pytest.raises(ConfigurationError, match=r"TargetGroupNotFound|not found"):
+        AwsAlbRouter(AwsAlbTarget.model_validate(target)).check()
+
+
+def test_alb_missing_listener_during_a_rollout_is_a_provider_error(aws: Any) -> None:
+    """After traffic moved, a vanished listener must not look like 'nothing changed'."""
+    world = make_alb(aws)
+    target = world.target()
+    target["listenerArn"] = world.listener_arn[:-4] + "dead"
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(target))
+    with pytest.raises(ProviderError):
+        router.set_weight(10)
+
+
+def test_alb_check_refuses_a_rule_of_another_listener(aws: Any) -> None:
+    world = make_alb(aws)
+    target = world.target(rule=True)
+    target["ruleArn"] = target["ruleArn"].replace("listener-rule/app/", "listener-rule/app/x")
+    with pytest.raises(ConfigurationError, match="does not belong"):
+        AwsAlbRouter(AwsAlbTarget.model_validate(target)).check()
+
+
+def test_alb_config_rebuilds_the_router_through_the_registry(aws: Any) -> None:
+    world = make_alb(aws)
+    router = AwsAlbRouter(AwsAlbTarget.model_validate(world.target()))
+    router.set_weight(20)
+    again = Registry().router("aws-alb", router.config())
+    assert again.get_weight() == 20
+    assert router.config()["region"] == REGION
+
+
+# Lambda -------------------------------------------------------------------------------------
+
+
+def _alias(aws: Any, world: Any) -> dict[str, Any]:
+    alias = aws.client("lambda").get_alias(FunctionName=world.function, Name=world.alias)
+    return {"version": alias["FunctionVersion"], "routing": alias.get("RoutingConfig")}
+
+
+def test_lambda_canary_share_is_an_additional_version_weight(aws: Any) -> None:
+    world = make_lambda(aws)
+    router = AwsLambdaRouter(AwsLambdaTarget.model_validate(world.target()))
+    router.set_weight(10)
+    assert _alias(aws, world) == {
+        "version": world.stable,
+        "routing": {"AdditionalVersionWeights": {world.canary: 0.1}},
+    }
+
+
+def test_lambda_promote_repoints_the_alias(aws: Any) -> None:
+    world = make_lambda(aws)
+    router = AwsLambdaRouter(AwsLambdaTarget.model_validate(world.target()))
+    router.set_weight(50)
+    router.promote()
+    alias = _alias(aws, world)
+    assert alias["version"] == world.canary
+    assert not (alias["routing"] or {}).get("AdditionalVersionWeights")
+
+
+def test_lambda_restore_after_promote_puts_the_alias_back(aws: Any) -> None:
+    world = make_lambda(aws)
+    router = AwsLambdaRouter(AwsLambdaTarget.model_validate(world.target()))
+    state = router.read_state()
+    router.promote()
+    router.restore(state)
+    assert router.read_state() == state
+    assert _alias(aws, world)["version"] == world.stable
+
+
+def test_lambda_check_names_a_missing_version(aws: Any) -> None:
+    world = make_lambda(aws)
+    target = world.target()
+    target["canary"] = "9"
+    with pytest.raises(ConfigurationError, match="canary version 9"):
+        AwsLambdaRouter(AwsLambdaTarget.model_validate(target)).check()
+
+
+def test_lambda_check_names_a_missing_alias(aws: Any) -> None:
+    world = make_lambda(aws)
+    target = world.target()
+    target["alias"] = "nope"
+    with pytest.raises(ConfigurationError, match="ResourceNotFound"):
+        AwsLambdaRouter(AwsLambdaTarget.model_validate(target)).check()
+
+
+def test_lambda_refuses_an_alias_on_a_third_version(aws: Any) -> None:
+    world = make_lambda(aws)
+    target = world.target()
+    target["stable"], target["canary"] = "3", world.canary
+    router = AwsLambdaRouter(AwsLambdaTarget.model_validate(target))
+    with pytest.raises(ProviderError, match="neither stable"):
+        router.get_weight()
+
+
+# Route 53 -----------------------------------------------------------------------------------
+
+
+def _weights(aws: Any, world: Any) -> dict[str, int]:
+    records = aws.client("route53").list_resource_record_sets(HostedZoneId=world.zone_id)
+    return {
+        r["SetIdentifier"]: r["Weight"]
+        for r in records["ResourceRecordSets"]
+        if r.get("SetIdentifier")
+    }
+
+
+def test_route53_weights_both_records_in_one_batch(aws: Any) -> None:
+    world = make_route53(aws)
+    router = AwsRoute53Router(AwsRoute53Target.model_validate(world.target()))
+    router.set_weight(30)
+    assert _weights(aws, world) == {"blue": 70, "green": 30}
+
+
+def test_route53_check_names_a_missing_record(aws: Any) -> None:
+    world = make_route53(aws)
+    target = world.target()
+    target["canary"] = "purple"
+    with pytest.raises(ConfigurationError, match=r"'purple'.*found: blue, green"):
+        AwsRoute53Router(AwsRoute53Target.model_validate(target)).check()
+
+
+def test_route53_check_names_a_missing_zone(aws: Any) -> None:
+    world = make_route53(aws)
+    target = world.target()
+    target["hostedZoneId"] = "ZNOSUCHZONE"
+    with pytest.raises(ConfigurationError, match="NoSuchHostedZone"):
+        AwsRoute53Router(AwsRoute53Target.model_validate(target)).check()
