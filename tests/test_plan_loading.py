@@ -94,7 +94,8 @@ def test_an_unsafe_or_broken_condition_is_refused_at_load_time() -> None:
         ("result <", "syntax error"),
         ("__import__('os').system('true')", "cannot evaluate"),
         ("bogus < 1", "unknown name 'bogus'"),
-        ("result + 1", "must be true or false"),
+        ("result + 1.0", "must be true or false"),
+        ("result + 1 > 2", "cannot evaluate"),
     ]:
         text = PLAN_HEAD.replace("successCondition: result < 0.01", f'successCondition: "{condition}"')
         (line,) = problems(text + STEPS)

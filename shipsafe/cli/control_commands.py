@@ -23,7 +23,6 @@ from shipsafe.cli.common import (
     exits,
 )
 from shipsafe.errors import ExitCode
-from shipsafe.records import CommandKind
 
 IdArg = Annotated[str, typer.Argument(help="Rollout id (a unique prefix is enough).")]
 DetachOpt = Annotated[
@@ -36,7 +35,7 @@ WaitOpt = Annotated[
 
 
 def act(
-    kind: CommandKind,
+    kind_name: str,
     rollout_id: str,
     args: dict[str, Any],
     settings: Settings,
@@ -51,6 +50,9 @@ def act(
         session,
     )
     from shipsafe.engine.control import submit_command
+    from shipsafe.records import CommandKind
+
+    kind = CommandKind(kind_name)
 
     with session(settings, create_store=False) as s:
         result = submit_command(
@@ -102,7 +104,7 @@ def promote(
     audit_log: AuditOpt = None,
 ) -> None:
     """Go past the current pause or step (or accept an inconclusive analysis)."""
-    act(CommandKind.PROMOTE, rollout_id, {"full": full},
+    act("promote", rollout_id, {"full": full},
         _settings(state, output, actor, agent, audit_log), detach, wait)
 
 
@@ -117,7 +119,7 @@ def pause(
     audit_log: AuditOpt = None,
 ) -> None:
     """Hold the rollout where it is (breakers keep watching)."""
-    act(CommandKind.PAUSE, rollout_id, {}, _settings(state, output, actor, agent, audit_log),
+    act("pause", rollout_id, {}, _settings(state, output, actor, agent, audit_log),
         True, wait)
 
 
@@ -134,7 +136,7 @@ def resume(
 ) -> None:
     """Continue after a manual pause or an inconclusive analysis (measured again); drive a
     rollout whose process died."""
-    act(CommandKind.RESUME, rollout_id, {}, _settings(state, output, actor, agent, audit_log),
+    act("resume", rollout_id, {}, _settings(state, output, actor, agent, audit_log),
         detach, wait)
 
 
@@ -150,7 +152,7 @@ def abort(
     audit_log: AuditOpt = None,
 ) -> None:
     """Stop the rollout and put traffic back on the snapshot (ends `aborted`)."""
-    act(CommandKind.ABORT, rollout_id, {"reason": reason} if reason else {},
+    act("abort", rollout_id, {"reason": reason} if reason else {},
         _settings(state, output, actor, agent, audit_log), False, wait)
 
 
@@ -169,7 +171,7 @@ def rollback(
 
     Exit 0 when the router reads back equal to the snapshot, 5 when it does not.
     """
-    act(CommandKind.ROLLBACK, rollout_id, {"reason": reason} if reason else {},
+    act("rollback", rollout_id, {"reason": reason} if reason else {},
         _settings(state, output, actor, agent, audit_log), False, wait)
 
 
@@ -189,5 +191,5 @@ def approve(
 ) -> None:
     """Approve the gate a rollout is waiting at."""
     args: dict[str, Any] = {"gate": gate} if gate else {}
-    act(CommandKind.APPROVE, rollout_id, args, _settings(state, output, actor, agent, audit_log),
+    act("approve", rollout_id, args, _settings(state, output, actor, agent, audit_log),
         detach, wait)

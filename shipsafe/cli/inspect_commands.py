@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from shipsafe.cli.common import Output, OutputOpt, Settings, StateOpt, exits
-from shipsafe.records import Event, EventType, LockInfo, OperationOutcome, RolloutRecord
+
+if TYPE_CHECKING:
+    from shipsafe.records import LockInfo, RolloutRecord
 
 
 def _status_document(store: Any, record: RolloutRecord, now: Any) -> dict[str, Any]:
@@ -86,6 +88,7 @@ def _print_status(s: Any, doc: dict[str, Any], record: RolloutRecord) -> None:
             "bold yellow",
         )
     say("  history", "bold")
+    from shipsafe.records import Event, OperationOutcome
     from shipsafe.render.human import HumanRenderer
 
     renderer = HumanRenderer(verbose=False)
@@ -136,21 +139,16 @@ def _find(store: Any, rollout_id: str | None) -> RolloutRecord:
 
 
 def _watch(s: Any, record: RolloutRecord) -> None:
+    """Print events as they are stored, until the rollout is over."""
     store, clock = s.ctx.store, s.ctx.clock
     seen = 0
     while True:
+        record = store.get_rollout(record.id)
         for event in store.events(record.id, after_seq=seen):
             s.renderer(event)
             seen = event.seq or seen
-        record = store.get_rollout(record.id)
-        if record.phase.terminal and not store.pending_commands(record.id):
-            last = store.events(record.id, after_seq=seen)
-            for event in last:
-                s.renderer(event)
-            if any(e.type == EventType.ROLLOUT_FINISHED for e in store.events(record.id)) or (
-                record.phase.terminal
-            ):
-                return
+        if record.phase.terminal:
+            return
         clock.sleep(0.5)
 
 
