@@ -26,6 +26,7 @@ ROUTERS: dict[str, str] = {
 METRIC_SOURCES: dict[str, str] = {
     "prometheus": "shipsafe.providers.metrics.prometheus",
     "cloudwatch": "shipsafe.providers.metrics.cloudwatch",
+    "http": "shipsafe.providers.metrics.http",
 }
 
 DATA_SNAPSHOTS: dict[str, str] = {
