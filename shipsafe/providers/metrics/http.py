@@ -111,7 +111,7 @@ def _number(value: Any, url: str, path: Any) -> float | None:
     try:
         number = float(value)
     except ValueError as exc:
-        raise ProviderError(f"{url} {path or ''}: {value[:60]!r} is not a number") from exc
+        raise ProviderError(f"{url} {path or ''}: {str(value)[:60]!r} is not a number") from exc
     return None if math.isnan(number) else number
 
 
