@@ -200,3 +200,27 @@ def test_router_errors_within_the_verify_timeout_are_retried(
     engine = start_deploy(make_ctx(), make_plan("steps:\n  - setWeight: 20\n"))
     assert drive(engine) == Phase.SUCCEEDED
     assert [c[1] for c in router.calls if c[0] == "set"].count(20) == 4
+
+
+def test_a_breaker_that_fails_while_paused_inconclusive_still_rolls_back(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, clock: Any
+) -> None:
+    state = {"latency": 0.4}  # between success (< 0.3) and failure (> 0.5): inconclusive
+    metrics.answer = lambda q: 0.001 if q.startswith("errors") else state["latency"]
+    plan = make_plan(
+        """
+        breakers:
+          - analysis: latency
+        steps:
+          - setWeight: 10
+          - pause: {duration: 1h}
+        """
+    )
+    engine = start_deploy(make_ctx(), plan)
+    assert drive(engine, detach=True) == Phase.PAUSED
+    assert engine.record.runtime.pause_reason == Reason.ANALYSIS_INCONCLUSIVE
+    state["latency"] = 0.9  # now it clearly fails while the human has not looked yet
+    clock.advance(5)
+    engine.tick()
+    assert engine.record.phase == Phase.ROLLED_BACK
+    assert router.weights["canary"] == 0

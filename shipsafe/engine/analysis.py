@@ -144,7 +144,10 @@ def assess_run(
         state.phase = phase
         if phase.completed:
             state.message = message
-            state.next_due = None
+            # a breaker keeps measuring while a human looks at an inconclusive result: it
+            # may still fail, and that must roll back
+            if not (continuous and phase == AnalysisPhase.INCONCLUSIVE):
+                state.next_due = None
     worst = min(
         (m.phase for m in out.metrics.values()),
         key=ANALYSIS_PHASE_ORDER.index,
@@ -157,21 +160,13 @@ def assess_run(
 
 
 def due_metrics(run: AnalysisRunState, now: datetime) -> list[str]:
-    return [
-        name
-        for name, m in run.metrics.items()
-        if m.phase == AnalysisPhase.RUNNING and m.next_due is not None and m.next_due <= now
-    ]
+    return [name for name, m in run.metrics.items() if m.next_due is not None and m.next_due <= now]
 
 
 def next_due(run: AnalysisRunState | None) -> datetime | None:
     if run is None:
         return None
-    times = [
-        m.next_due
-        for m in run.metrics.values()
-        if m.phase == AnalysisPhase.RUNNING and m.next_due is not None
-    ]
+    times = [m.next_due for m in run.metrics.values() if m.next_due is not None]
     return min(times, default=None)
 
 
@@ -182,7 +177,7 @@ def reset_inconclusive(run: AnalysisRunState, now: datetime) -> AnalysisRunState
         if m.phase == AnalysisPhase.INCONCLUSIVE:
             m.inconclusive = 0
             m.phase = AnalysisPhase.RUNNING
-            m.next_due = now
+            m.next_due = m.next_due or now
     out.phase = AnalysisPhase.RUNNING
     out.message = ""
     return out

@@ -412,7 +412,7 @@ class RolloutEngine:
 
     def _watch_breakers(self, now: datetime) -> None:
         run = self.runtime.breakers
-        if run is None or run.phase != AnalysisPhase.RUNNING:
+        if run is None or run.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
             return
         run = self.measure(run, now)
         self.runtime.breakers = run
