@@ -116,6 +116,19 @@ class Rig:
         )
         return (errors or 0) == 0 and (slow or 0) == 0
 
+    def canary_is_idle(self) -> bool:
+        """The canary answered nothing in the plans' query window (earlier rollouts' traffic
+        no longer dilutes what the next rollout measures)."""
+        window = f"{QUERY_WINDOW_SECONDS + 2}s"
+        answered = self.prometheus.value(
+            f'sum(increase(haproxy_server_http_responses_total{{proxy="demo",server="canary"}}'
+            f"[{window}])) or vector(0)"
+        )
+        return (answered or 0) == 0
+
+    def wait_canary_idle(self, timeout: float = 60.0) -> None:
+        wait_until(self.canary_is_idle, "no canary answers in the query window", timeout, 0.5)
+
     def reset(self, timeout: float = 60.0) -> None:
         """Back to the starting point between scenarios: no faults, stable 100 / canary 0,
         the gate open, Prometheus running, and no trace of earlier faults in the window."""
