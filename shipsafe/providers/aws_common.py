@@ -225,13 +225,13 @@ def aws_errors(what: str, checking: bool = False) -> Iterator[None]:
     except ShipsafeError:
         raise
     except Exception as exc:
-        if not _from_aws_sdk(exc):
+        if not from_aws_sdk(exc):
             raise  # our own bug: let it surface as one, not as a provider failure
         mapped = translate(exc, what, checking)
         raise mapped from exc
 
 
-def _from_aws_sdk(exc: BaseException) -> bool:
+def from_aws_sdk(exc: BaseException) -> bool:
     return any(
         klass.__module__.split(".")[0] in ("botocore", "boto3", "s3transfer")
         for klass in type(exc).__mro__

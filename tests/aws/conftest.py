@@ -11,6 +11,29 @@ from tests.aws.worlds import REGION
 
 
 @pytest.fixture
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make each request to in-process moto atomic, as each request to DynamoDB is.
+
+    moto checks a ConditionExpression and writes the item in two Python steps without a
+    lock, so two threads racing can both pass the check (seen: both writers of one revision
+    won). Real DynamoDB evaluates the condition and the write atomically per item; the
+    racing tests are about shipsafe's use of conditions, so moto gets a lock here.
+    """
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    original = BotocoreStubber.process_request
+
+    def process_request(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+
+
+@pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Start moto; yields a boto3 Session for building test resources."""
     import boto3

@@ -1,0 +1,833 @@
+"""A state store a team shares: one DynamoDB table (`--state dynamodb://TABLE[?region=R]`).
+
+Behaves as the SQLite store does (same contract suite): every write that could race is a
+conditional write, so two writers never overwrite each other.
+
+    pk                     sk                   what
+    meta                   KEY                  value (schema version, audit heads: CAS)
+    rollout#ID             rollout              body, revision (save: revision = :read)
+    rollout#ID             event#000000000001   body        seq: conditional put of max+1
+    rollout#ID             measurement#...      body        (same)
+    rollout#ID             approval#...         body        (same)
+    rollout#ID             snapshot             body
+    rollout#ID             operation#ID         body, open  ID from the counter item
+    rollout#ID             command#ID           body, applied
+    operation#ID           ref                  rollout_id  (finish_operation has only the ID)
+    command#ID             ref                  rollout_id
+    counter                operation | command  n (atomic ADD)
+    lock#ENV/SERVICE       lock                 rollout_id, holder, lease, version, ttl
+
+Rollouts are listed newest first through the index `by_created` (gsi1pk = "rollouts",
+gsi1sk = created_at#id, projecting only the filter attributes); their bodies are then read
+with consistent reads. The lock item carries a `ttl` attribute (lease expiry + a day):
+`shipsafe store init` enables DynamoDB's TTL on it so dead locks are eventually removed.
+A parked lock (waiting for a human) has no lease and no ttl.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlparse
+
+from pydantic import BaseModel
+
+from shipsafe.errors import (
+    ConfigurationError,
+    ConflictError,
+    LockedError,
+    NotAShipsafeStore,
+    ShipsafeError,
+    StoreError,
+    UsageError,
+)
+from shipsafe.providers import aws_common
+from shipsafe.records import (
+    Approval,
+    Command,
+    Event,
+    LockInfo,
+    Measurement,
+    Operation,
+    OperationOutcome,
+    RolloutRecord,
+    Snapshot,
+)
+from shipsafe.store.base import LockOutcome
+
+SCHEMA_VERSION = "1"
+INDEX = "by_created"
+TTL_ATTRIBUTE = "ttl"
+TTL_MARGIN_SECONDS = 86400
+APPEND_ATTEMPTS = 50
+LOCK_ATTEMPTS = 10
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_url(url: str) -> tuple[str, str | None]:
+    """dynamodb://TABLE[?region=R] -> (table, region)."""
+    parsed = urlparse(url)
+    if parsed.scheme != "dynamodb" or not _TABLE.match(parsed.netloc or ""):
+        raise UsageError(
+            f"{url}: a DynamoDB state store is dynamodb://TABLE (3-255 of A-Z a-z 0-9 _ . -), "
+            "optionally ?region=REGION"
+        )
+    regions = parse_qs(parsed.query).get("region") or []
+    region = regions[0] if regions else None
+    return parsed.netloc, region
+
+
+# low-level attribute values: shipsafe only ever stores strings and numbers -----------------
+def _av(value: Any) -> dict[str, str]:
+    if isinstance(value, bool):
+        return {"N": "1" if value else "0"}
+    if isinstance(value, int | float):
+        return {"N": repr(value)}
+    return {"S": str(value)}
+
+
+def _item(**fields: Any) -> dict[str, dict[str, str]]:
+    return {k: _av(v) for k, v in fields.items() if v is not None}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if "S" in value:
+            out[key] = value["S"]
+        elif "N" in value:
+            number = value["N"]
+            out[key] = float(number) if any(c in number for c in ".eE") else int(number)
+    return out
+
+
+def _dump(model: BaseModel) -> str:
+    return model.model_dump_json()
+
+
+def _load(cls: type[M], body: str) -> M:
+    return cls.model_validate_json(body)
+
+
+def _rollout_pk(rollout_id: str) -> str:
+    return f"rollout#{rollout_id}"
+
+
+def _seq_sk(kind: str, seq: int) -> str:
+    return f"{kind}#{seq:012d}"
+
+
+class _ConditionFailed(ConflictError):
+    """A conditional write found the item changed (translated by callers)."""
+
+
+_NAME = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _expressions(
+    update: str | None = None, condition: str | None = None, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Expression arguments; every attribute is written #name (many are reserved words)."""
+    out: dict[str, Any] = {}
+    text = " ".join(e for e in (update, condition) if e)
+    if update:
+        out["UpdateExpression"] = update
+    if condition:
+        out["ConditionExpression"] = condition
+    names = {f"#{n}": n for n in _NAME.findall(text)}
+    if names:
+        out["ExpressionAttributeNames"] = names
+    if values:
+        out["ExpressionAttributeValues"] = {k: _av(v) for k, v in values.items()}
+    return out
+
+
+def _conditional_failed(exc: BaseException) -> bool:
+    code = aws_common.error_code(exc)
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or not reasons
+    return False
+
+
+class DynamoDBStore:
+    """State in one DynamoDB table. Open with `DynamoDBStore.open(url)`."""
+
+    def __init__(self, url: str, table: str, client: Any) -> None:
+        self.url = url
+        self.table = table
+        self._db = client
+
+    # opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, client: Any = None) -> DynamoDBStore:
+        table, region = parse_url(url)
+        db = client or aws_common.client("dynamodb", region)
+        store = cls(url, table, db)
+        store._check_table()
+        return store
+
+    @classmethod
+    def init(cls, url: str, client: Any = None, wait_seconds: float = 300) -> str:
+        """Create the table (on-demand, TTL on lock leases) if missing. Idempotent.
+
+        Returns a one-line description of what was done."""
+        table, region = parse_url(url)
+        db = client or aws_common.client("dynamodb", region)
+        store = cls(url, table, db)
+        created = False
+        if store._describe() is None:
+            with aws_common.aws_errors(f"dynamodb: create table {table}", checking=True):
+                try:
+                    db.create_table(**_table_spec(table))
+                    created = True
+                except Exception as exc:
+                    if aws_common.error_code(exc) != "ResourceInUseException":
+                        raise  # someone else creating it at the same moment is fine
+                db.get_waiter("table_exists").wait(
+                    TableName=table,
+                    WaiterConfig={"Delay": 2, "MaxAttempts": max(1, int(wait_seconds / 2))},
+                )
+        description = store._describe()
+        if description is None:  # pragma: no cover - the waiter raised already
+            raise StoreError(f"dynamodb table {table} did not appear")
+        store._check_keys(description)
+        with aws_common.aws_errors(f"dynamodb: TTL on {table}", checking=True):
+            ttl = db.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+            if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                db.update_time_to_live(
+                    TableName=table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+                )
+        schema = store._get("meta", "schema")
+        if schema is None:
+            if not created and store._has_items():
+                raise NotAShipsafeStore(
+                    f"dynamodb table {table} holds items but is not a shipsafe store"
+                )
+            with suppress(ConflictError):  # another `store init` wrote it first
+                store._put(
+                    _item(pk="meta", sk="schema", value=SCHEMA_VERSION),
+                    "attribute_not_exists(#pk)",
+                )
+            schema = SCHEMA_VERSION
+        if schema != SCHEMA_VERSION:
+            raise NotAShipsafeStore(
+                f"dynamodb table {table}: shipsafe store schema {schema}, this shipsafe "
+                f"reads {SCHEMA_VERSION}"
+            )
+        where = aws_common.client_region(db)
+        if created:
+            return f"created DynamoDB table {table} in {where} (on-demand, TTL on lock leases)"
+        return f"DynamoDB table {table} in {where} is a shipsafe store already"
+
+    def _describe(self) -> dict[str, Any] | None:
+        try:
+            with aws_common.aws_errors(f"dynamodb table {self.table}", checking=True):
+                return dict(self._db.describe_table(TableName=self.table)["Table"])
+        except ConfigurationError as exc:
+            if (
+                isinstance(exc.__cause__, Exception)
+                and aws_common.error_code(exc.__cause__) == "ResourceNotFoundException"
+            ):
+                return None
+            raise
+
+    def _check_keys(self, description: dict[str, Any]) -> None:
+        keys = {k["AttributeName"]: k["KeyType"] for k in description.get("KeySchema", [])}
+        if keys != {"pk": "HASH", "sk": "RANGE"}:
+            raise NotAShipsafeStore(
+                f"dynamodb table {self.table} has keys {keys}, not a shipsafe store (pk, sk)"
+            )
+        indexes = {i["IndexName"] for i in description.get("GlobalSecondaryIndexes", [])}
+        if INDEX not in indexes:
+            raise NotAShipsafeStore(f"dynamodb table {self.table} has no index {INDEX}")
+
+    def _check_table(self) -> None:
+        description = self._describe()
+        if description is None:
+            raise UsageError(
+                f"dynamodb table {self.table} does not exist in "
+                f"{aws_common.client_region(self._db)}: create it with "
+                f"`shipsafe store init --state {self.url}`"
+            )
+        self._check_keys(description)
+        schema = self._get("meta", "schema")
+        if schema is None:
+            raise NotAShipsafeStore(
+                f"dynamodb table {self.table} is not initialised: run "
+                f"`shipsafe store init --state {self.url}`"
+            )
+        if schema != SCHEMA_VERSION:
+            raise NotAShipsafeStore(
+                f"dynamodb table {self.table}: shipsafe store schema {schema}, this shipsafe "
+                f"reads {SCHEMA_VERSION}"
+            )
+
+    def _has_items(self) -> bool:
+        with self._errors("scan"):
+            return bool(self._db.scan(TableName=self.table, Limit=1).get("Items"))
+
+    def close(self) -> None:
+        pass  # boto3 clients hold a connection pool; nothing to release early
+
+    def __enter__(self) -> DynamoDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # primitives ---------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """botocore errors -> StoreError; a failed condition -> _ConditionFailed."""
+        try:
+            yield
+        except ShipsafeError:
+            raise
+        except Exception as exc:
+            if not aws_common.from_aws_sdk(exc):
+                raise
+            if _conditional_failed(exc):
+                raise _ConditionFailed(what) from exc
+            mapped = aws_common.translate(exc, f"dynamodb {self.table}: {what}")
+            raise StoreError(f"state store {self.url}: {mapped}") from exc
+
+    def _get(self, pk: str, sk: str) -> Any:
+        with self._errors(f"read {pk}"):
+            item = self._db.get_item(
+                TableName=self.table, Key=_item(pk=pk, sk=sk), ConsistentRead=True
+            ).get("Item")
+        if item is None:
+            return None
+        plain = _plain(item)
+        return plain.get("value", plain) if pk == "meta" else plain
+
+    def _put(
+        self,
+        item: dict[str, Any],
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        """Put an item; ConflictError when `condition` (names written #name) fails."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
+        kwargs.update(_expressions(condition=condition, values=values))
+        try:
+            with self._errors(f"write {item['pk']['S']}"):
+                self._db.put_item(**kwargs)
+        except _ConditionFailed:
+            raise ConflictError(f"{item['pk']['S']} {item['sk']['S']} changed") from None
+
+    def _update(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Update an item; ConflictError when `condition` fails. Returns the new item."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": _item(pk=pk, sk=sk),
+            "ReturnValues": "ALL_NEW",
+        }
+        kwargs.update(_expressions(update=update, condition=condition, values=values))
+        try:
+            with self._errors(f"update {pk}"):
+                return _plain(self._db.update_item(**kwargs).get("Attributes", {}))
+        except _ConditionFailed:
+            raise ConflictError(f"{pk} {sk} changed") from None
+
+    def _query(self, pk: str, prefix: str, newest_first: bool = False) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _av(pk), ":prefix": _av(prefix)},
+            "ConsistentRead": True,
+            "ScanIndexForward": not newest_first,
+        }
+        while True:
+            with self._errors(f"query {pk}"):
+                page = self._db.query(**kwargs)
+            for item in page.get("Items", []):
+                yield _plain(item)
+            if not page.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _last_seq(self, pk: str, kind: str) -> int:
+        with self._errors(f"query {pk}"):
+            page = self._db.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": _av(pk), ":prefix": _av(kind + "#")},
+                ConsistentRead=True,
+                ScanIndexForward=False,
+                Limit=1,
+                ProjectionExpression="sk",
+            )
+        items = page.get("Items", [])
+        return int(items[0]["sk"]["S"].rsplit("#", 1)[1]) if items else 0
+
+    def _append(self, rollout_id: str, kind: str, body_for: Any) -> int:
+        """Store the next item of a sequence; two writers never get the same number."""
+        pk = _rollout_pk(rollout_id)
+        for _ in range(APPEND_ATTEMPTS):
+            seq = self._last_seq(pk, kind) + 1
+            try:
+                self._put(
+                    _item(pk=pk, sk=_seq_sk(kind, seq), body=body_for(seq)),
+                    "attribute_not_exists(#pk)",
+                )
+                return seq
+            except ConflictError:
+                continue  # another writer took this number: read again
+        raise StoreError(f"state store {self.url}: could not append a {kind} (contention)")
+
+    def _next_id(self, kind: str) -> int:
+        attrs = self._update("counter", kind, "ADD #n :one", values={":one": 1})
+        return int(attrs["n"])
+
+    # rollouts -----------------------------------------------------------------------------
+    def create_rollout(self, record: RolloutRecord) -> None:
+        try:
+            self._put(
+                _item(
+                    pk=_rollout_pk(record.id),
+                    sk="rollout",
+                    id=record.id,
+                    environment=record.environment,
+                    service=record.service,
+                    phase=record.phase.value,
+                    revision=record.revision,
+                    body=_dump(record),
+                    gsi1pk="rollouts",
+                    gsi1sk=f"{record.created_at.isoformat()}#{record.id}",
+                ),
+                "attribute_not_exists(#pk)",
+            )
+        except ConflictError:
+            raise ConflictError(f"rollout {record.id} exists already") from None
+
+    def get_rollout(self, rollout_id: str) -> RolloutRecord:
+        item = self._get(_rollout_pk(rollout_id), "rollout")
+        if item is None:
+            matches = (
+                [
+                    key
+                    for key in self._index(limit=None)
+                    if str(key.get("id", "")).startswith(rollout_id)
+                ][:2]
+                if rollout_id
+                else []
+            )
+            if len(matches) != 1:
+                raise UsageError(f"no rollout {rollout_id!r} in {self.url}")
+            item = self._get(matches[0]["pk"], "rollout")
+            if item is None:
+                raise UsageError(f"no rollout {rollout_id!r} in {self.url}")
+        return _load(RolloutRecord, item["body"])
+
+    def save_rollout(self, record: RolloutRecord) -> RolloutRecord:
+        new = record.model_copy(update={"revision": record.revision + 1})
+        try:
+            self._update(
+                _rollout_pk(record.id),
+                "rollout",
+                "SET #body = :body, #revision = :new, #phase = :phase",
+                "attribute_exists(#pk) AND #revision = :old",
+                {
+                    ":body": _dump(new),
+                    ":new": new.revision,
+                    ":old": record.revision,
+                    ":phase": new.phase.value,
+                },
+            )
+        except ConflictError:
+            raise ConflictError(
+                f"rollout {record.id} was changed by another process (revision "
+                f"{record.revision} is stale)"
+            ) from None
+        return new
+
+    def _index(
+        self,
+        limit: int | None,
+        environment: str | None = None,
+        service: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Keys of rollouts, newest first (by_created index, filtered)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": INDEX,
+            "KeyConditionExpression": "gsi1pk = :r",
+            "ExpressionAttributeValues": {":r": _av("rollouts")},
+            "ScanIndexForward": False,
+        }
+        filters = []
+        if environment:
+            filters.append("#environment = :e")
+            kwargs["ExpressionAttributeValues"][":e"] = _av(environment)
+        if service:
+            filters.append("#service = :s")
+            kwargs["ExpressionAttributeValues"][":s"] = _av(service)
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+            kwargs["ExpressionAttributeNames"] = {
+                f"#{n}": n
+                for n in ("environment", "service")
+                if f"#{n}" in kwargs["FilterExpression"]
+            }
+        count = 0
+        while True:
+            with self._errors("list rollouts"):
+                page = self._db.query(**kwargs)
+            for item in page.get("Items", []):
+                yield _plain(item)
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            if not page.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def list_rollouts(
+        self, environment: str | None = None, service: str | None = None, limit: int = 50
+    ) -> list[RolloutRecord]:
+        keys = list(self._index(limit, environment, service))
+        bodies: dict[str, str] = {}
+        for i in range(0, len(keys), 100):
+            request = {
+                self.table: {
+                    "Keys": [_item(pk=k["pk"], sk="rollout") for k in keys[i : i + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, #body",
+                    "ExpressionAttributeNames": {"#body": "body"},
+                }
+            }
+            while request:
+                with self._errors("read rollouts"):
+                    answer = self._db.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    plain = _plain(item)
+                    bodies[plain["pk"]] = plain["body"]
+                request = answer.get("UnprocessedKeys") or {}
+        return [_load(RolloutRecord, bodies[k["pk"]]) for k in keys if k["pk"] in bodies]
+
+    # history ------------------------------------------------------------------------------
+    def append_event(self, event: Event) -> Event:
+        stored: list[Event] = []
+
+        def body(seq: int) -> str:
+            stored[:] = [event.model_copy(update={"seq": seq})]
+            return _dump(stored[0])
+
+        self._append(event.rollout_id, "event", body)
+        return stored[0]
+
+    def events(self, rollout_id: str, after_seq: int = 0) -> list[Event]:
+        pk = _rollout_pk(rollout_id)
+        out = []
+        for item in self._query(pk, "event#"):
+            event = _load(Event, item["body"])
+            if (event.seq or 0) > after_seq:
+                out.append(event)
+        return out
+
+    def add_measurement(self, measurement: Measurement) -> None:
+        self._append(measurement.rollout_id, "measurement", lambda _seq: _dump(measurement))
+
+    def measurements(self, rollout_id: str) -> list[Measurement]:
+        return [
+            _load(Measurement, i["body"])
+            for i in self._query(_rollout_pk(rollout_id), "measurement#")
+        ]
+
+    # snapshot -----------------------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self._put(_item(pk=_rollout_pk(snapshot.rollout_id), sk="snapshot", body=_dump(snapshot)))
+
+    def get_snapshot(self, rollout_id: str) -> Snapshot | None:
+        item = self._get(_rollout_pk(rollout_id), "snapshot")
+        return None if item is None else _load(Snapshot, item["body"])
+
+    # operations and commands: global ids, a reference item finds their rollout -------------
+    def _insert_numbered(self, kind: str, rollout_id: str, body_for: Any, flag: str) -> int:
+        number = self._next_id(kind)
+        pk = _rollout_pk(rollout_id)
+        with self._errors(f"write {kind} {number}"):
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _item(pk=f"{kind}#{number}", sk="ref", rollout_id=rollout_id),
+                            **_expressions(condition="attribute_not_exists(#pk)"),
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _item(
+                                pk=pk, sk=_seq_sk(kind, number), body=body_for(number), **{flag: 1}
+                            ),
+                            **_expressions(condition="attribute_not_exists(#pk)"),
+                        }
+                    },
+                ]
+            )
+        return number
+
+    def _numbered(self, kind: str, number: int) -> tuple[str, dict[str, Any]]:
+        ref = self._get(f"{kind}#{number}", "ref")
+        if ref is None:
+            raise StoreError(f"no {kind} {number}")
+        pk = _rollout_pk(ref["rollout_id"])
+        item = self._get(pk, _seq_sk(kind, number))
+        if item is None:
+            raise StoreError(f"no {kind} {number}")
+        return pk, item
+
+    def begin_operation(self, operation: Operation) -> Operation:
+        stored: list[Operation] = []
+
+        def body(number: int) -> str:
+            stored[:] = [operation.model_copy(update={"id": number})]
+            return _dump(stored[0])
+
+        self._insert_numbered("operation", operation.rollout_id, body, "open")
+        return stored[0]
+
+    def finish_operation(
+        self, operation_id: int, outcome: OperationOutcome, detail: str, at: datetime
+    ) -> None:
+        pk, item = self._numbered("operation", operation_id)
+        op = _load(Operation, item["body"]).model_copy(
+            update={"outcome": outcome, "detail": detail, "finished_at": at}
+        )
+        self._update(
+            pk,
+            _seq_sk("operation", operation_id),
+            "SET #body = :body, #open = :zero",
+            values={":body": _dump(op), ":zero": 0},
+        )
+
+    def open_operations(self, rollout_id: str) -> list[Operation]:
+        return [
+            _load(Operation, i["body"])
+            for i in self._query(_rollout_pk(rollout_id), "operation#")
+            if i.get("open") == 1
+        ]
+
+    def operations(self, rollout_id: str) -> list[Operation]:
+        return [
+            _load(Operation, i["body"]) for i in self._query(_rollout_pk(rollout_id), "operation#")
+        ]
+
+    def add_command(self, command: Command) -> Command:
+        stored: list[Command] = []
+
+        def body(number: int) -> str:
+            stored[:] = [command.model_copy(update={"id": number})]
+            return _dump(stored[0])
+
+        self._insert_numbered("command", command.rollout_id, body, "pending")
+        return stored[0]
+
+    def pending_commands(self, rollout_id: str) -> list[Command]:
+        return [
+            _load(Command, i["body"])
+            for i in self._query(_rollout_pk(rollout_id), "command#")
+            if i.get("pending") == 1
+        ]
+
+    def get_command(self, command_id: int) -> Command:
+        _, item = self._numbered("command", command_id)
+        return _load(Command, item["body"])
+
+    def mark_command_applied(self, command_id: int, result: str, at: datetime) -> None:
+        pk, item = self._numbered("command", command_id)
+        cmd = _load(Command, item["body"]).model_copy(update={"applied_at": at, "result": result})
+        self._update(
+            pk,
+            _seq_sk("command", command_id),
+            "SET #body = :body, #pending = :zero",
+            values={":body": _dump(cmd), ":zero": 0},
+        )
+
+    # approvals ----------------------------------------------------------------------------
+    def add_approval(self, approval: Approval) -> None:
+        self._append(approval.rollout_id, "approval", lambda _seq: _dump(approval))
+
+    def approvals(self, rollout_id: str) -> list[Approval]:
+        return [
+            _load(Approval, i["body"]) for i in self._query(_rollout_pk(rollout_id), "approval#")
+        ]
+
+    # locks --------------------------------------------------------------------------------
+    def acquire_lock(
+        self, key: str, rollout_id: str, holder: str, now: datetime, lease_seconds: float
+    ) -> str:
+        expires = now.timestamp() + lease_seconds
+        for _ in range(LOCK_ATTEMPTS):
+            current = self._get(f"lock#{key}", "lock")
+            if current is None:
+                outcome, condition, values = (
+                    LockOutcome.ACQUIRED,
+                    "attribute_not_exists(#pk)",
+                    {},
+                )
+                version = 1
+            else:
+                info = _lock_info(key, current)
+                ours = info.rollout_id == rollout_id
+                expired = info.lease_expires_at is not None and info.lease_expires_at <= now
+                if ours and info.holder == holder:
+                    outcome = LockOutcome.HELD
+                elif expired or (ours and info.lease_expires_at is None):
+                    outcome = LockOutcome.TAKEN_OVER
+                else:
+                    raise LockedError(_locked_message(info, now))
+                version = int(current.get("version", 0)) + 1
+                condition, values = "#version = :seen", {":seen": version - 1}
+            try:
+                self._put(
+                    _item(
+                        pk=f"lock#{key}",
+                        sk="lock",
+                        rollout_id=rollout_id,
+                        holder=holder,
+                        lease=expires,
+                        acquired_at=now.isoformat(),
+                        version=version,
+                        ttl=int(expires) + TTL_MARGIN_SECONDS,
+                    ),
+                    condition,
+                    values,
+                )
+                return outcome
+            except ConflictError:
+                continue  # someone else moved first: decide again on what is there now
+        raise StoreError(f"state store {self.url}: lock {key} is contended; try again")
+
+    def renew_lock(self, key: str, holder: str, now: datetime, lease_seconds: float) -> None:
+        expires = now.timestamp() + lease_seconds
+        try:
+            self._update(
+                f"lock#{key}",
+                "lock",
+                "SET #lease = :lease, #ttl = :ttl ADD #version :one",
+                "#holder = :holder",
+                {
+                    ":lease": expires,
+                    ":ttl": int(expires) + TTL_MARGIN_SECONDS,
+                    ":one": 1,
+                    ":holder": holder,
+                },
+            )
+        except ConflictError:
+            current = self._get(f"lock#{key}", "lock")
+            if current is None:
+                raise LockedError(
+                    f"lost the lock on {key}: it was released by another process"
+                ) from None
+            raise LockedError(
+                f"lost the lock on {key}: {_locked_message(_lock_info(key, current), now)}"
+            ) from None
+
+    def park_lock(self, key: str, holder: str) -> None:
+        with suppress(ConflictError):  # not ours (any more): nothing to park, as in SQLite
+            self._update(
+                f"lock#{key}",
+                "lock",
+                "REMOVE #lease, #ttl ADD #version :one",
+                "#holder = :holder",
+                {":one": 1, ":holder": holder},
+            )
+
+    def release_lock(self, key: str, rollout_id: str) -> None:
+        try:
+            with self._errors(f"release lock {key}"):
+                self._db.delete_item(
+                    TableName=self.table,
+                    Key=_item(pk=f"lock#{key}", sk="lock"),
+                    **_expressions(condition="#rollout_id = :r", values={":r": rollout_id}),
+                )
+        except _ConditionFailed:
+            pass  # not held by this rollout: nothing to release, as in SQLite
+
+    def get_lock(self, key: str) -> LockInfo | None:
+        current = self._get(f"lock#{key}", "lock")
+        return None if current is None else _lock_info(key, current)
+
+    # meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        value = self._get("meta", key)
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str, expected: str | None) -> None:
+        if expected is None:
+            condition, values = "attribute_not_exists(#pk)", {}
+        else:
+            condition, values = "#value = :expected", {":expected": expected}
+        try:
+            self._put(_item(pk="meta", sk=key, value=value), condition, values)
+        except ConflictError:
+            raise ConflictError(f"{key} changed concurrently") from None
+
+
+def _lock_info(key: str, item: dict[str, Any]) -> LockInfo:
+    lease = item.get("lease")
+    return LockInfo(
+        key=key,
+        rollout_id=item["rollout_id"],
+        holder=item["holder"],
+        lease_expires_at=None if lease is None else datetime.fromtimestamp(float(lease), UTC),
+        acquired_at=datetime.fromisoformat(item["acquired_at"]),
+    )
+
+
+def _locked_message(info: LockInfo, now: datetime) -> str:
+    if info.lease_expires_at is None:
+        state = "waiting for a human (promote, approve, abort or rollback it)"
+    else:
+        left = (info.lease_expires_at - now).total_seconds()
+        state = f"driven by {info.holder}, lease live for {left:.0f}s more"
+    return f"{info.key} is locked by rollout {info.rollout_id}: {state}"
+
+
+def _table_spec(table: str) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": ["id", "environment", "service"],
+                },
+            }
+        ],
+        "Tags": [{"Key": "shipsafe:store", "Value": SCHEMA_VERSION}],
+    }
