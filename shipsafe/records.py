@@ -85,6 +85,13 @@ class Reason(StrEnum):
     RESTORE_MISMATCH = "restore_mismatch"
     RESTORE_ERROR = "restore_error"
     STEP_FAILED = "step_failed"
+    POLICY_VIOLATION = "policy_violation"  # the plan or the deploy breaks the policy (exit 2)
+    FROZEN = "frozen"  # freeze window, environment freeze, protected blue, window open (exit 6)
+    SNAPSHOT_UNVERIFIED = "snapshot_unverified"
+    BLUE_UNHEALTHY = "blue_unhealthy"
+    BLUE_CHANGED = "blue_changed"
+    MIGRATION_FAILED = "migration_failed"
+    APPROVAL_DEFERRED = "approval_deferred"  # emergency: the approval comes after, as a review
 
 
 class ActorKind(StrEnum):
@@ -185,6 +192,57 @@ class Runtime(Record):
     canary_weight: int | None = None  # last weight the router confirmed
     provider_errors: int = 0
     restore_attempts: int = 0
+    migrations: list[MigrationState] = Field(default_factory=list)
+
+
+class MigrationState(Record):
+    """A migration the rollout ran (or started): what rollback must undo, with what."""
+
+    step: int
+    name: str
+    compatibility: str
+    down: list[str] | None  # None: irreversible
+    timeout: float
+    state: str  # started | applied | failed | undone | down_failed | needs_restore
+
+
+class TrustedKey(Record):
+    """An approver's public key from the trust file (public material only)."""
+
+    key_id: str
+    identity: str
+    kind: ActorKind
+    groups: list[str] = Field(default_factory=list)
+    public_key: str  # base64 of the raw 32-byte ed25519 public key
+
+
+class GuardGate(Record):
+    """An approval gate the policy put before the plan's first step (freeze, cascade)."""
+
+    name: str
+    count: int = 1
+    reason: str
+
+
+class Guardrails(Record):
+    """What the policy decided for this rollout, stored with it: every process that acts on
+    the rollout (another machine, without the policy or trust file) enforces the same."""
+
+    policy: str = "none"  # where the policy came from: a path, "builtin", or "none"
+    signed_approvals: bool = False
+    approval_count: int = 1
+    approval_group: str | None = None
+    trusted_keys: list[TrustedKey] = Field(default_factory=list)
+    trust_digest: str | None = None
+    max_approval_validity_seconds: float = 86400.0
+    gates: list[GuardGate] = Field(default_factory=list)
+    rollback_window_seconds: float = 0.0
+    require_data_snapshot: bool = False
+    emergency_max_pause_seconds: float | None = None
+    review_gate: str | None = None  # emergency: the approval that comes after
+    review_count: int = 1
+    protects: str | None = None  # blue/green: the slot of blue, protected after promotion
+    touches: str | None = None  # the slot the new release is deployed into
 
 
 class RolloutRecord(Record):
@@ -203,6 +261,7 @@ class RolloutRecord(Record):
     parent_id: str | None = None
     emergency: bool = False
     emergency_reason: str | None = None
+    guardrails: Guardrails = Field(default_factory=Guardrails)
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -248,6 +307,14 @@ class EventType(StrEnum):
     ROLLBACK_FAILED = "rollback_failed"
     ROLLOUT_FINISHED = "rollout_finished"
     NOTICE = "notice"
+    POLICY_EVALUATED = "policy_evaluated"
+    DEPLOY_REFUSED = "deploy_refused"
+    DATA_SNAPSHOT_TAKEN = "data_snapshot_taken"
+    DATA_SNAPSHOT_VERIFIED = "data_snapshot_verified"
+    BLUE_CHECKED = "blue_checked"
+    BLUE_PROTECTED = "blue_protected"
+    MIGRATION_STARTED = "migration_started"
+    MIGRATION_FINISHED = "migration_finished"
 
 
 class Event(Record):
@@ -287,6 +354,8 @@ class Snapshot(Record):
     taken_at: datetime
     verified_at: datetime | None = None
     data: list[dict[str, Any]] = Field(default_factory=list)  # data snapshots, by provider
+    # blue/green: what blue runs (identity command and its output), checked before cutting back
+    blue: dict[str, Any] = Field(default_factory=dict)
 
     @staticmethod
     def checksum_of(router: str, config: dict[str, Any], state: dict[str, Any]) -> str:

@@ -23,7 +23,12 @@ steps:
 
 
 def metric_values(errors: float | None = 0.001, latency: float | None = 0.1) -> Any:
+    """Values for the canary's queries; the stable target (v1) always has healthy data, as
+    preflight runs every query against it before traffic moves."""
+
     def answer(query: str) -> float | None:
+        if '"v1"' in query:
+            return 0.001 if query.startswith("errors") else 0.1
         return errors if query.startswith("errors") else latency
 
     return answer

@@ -15,6 +15,7 @@ from shipsafe.providers.metrics.base import MetricSource
 from shipsafe.providers.snapshots.base import DataSnapshotProvider
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import Actor, Approval, Command, Event, RolloutRecord
+from shipsafe.runner import CommandRunner, SubprocessRunner
 from shipsafe.store.base import StateStore
 
 
@@ -43,13 +44,21 @@ class ApprovalVerifier(Protocol):
 class RecordedApprovals:
     """The plain approval: anyone with access to the store may approve, and it is recorded.
 
-    shipsafe.approvals adds signed approvals (ed25519) bound to the rollout and plan digest.
+    Not the default: shipsafe.approvals.GuardedApprovals enforces the rollout's guardrails
+    (signed ed25519 approvals bound to the rollout and plan digest, no self-approval, only
+    human approvers). Kept for callers that want the plain behaviour explicitly.
     """
 
     def verify(
         self, record: RolloutRecord, gate: str, command: Command, now: datetime
     ) -> Approval:
         return Approval(rollout_id=record.id, gate=gate, actor=command.actor, approved_at=now)
+
+
+def _guarded_approvals() -> ApprovalVerifier:
+    from shipsafe.approvals import GuardedApprovals
+
+    return GuardedApprovals()
 
 
 Subscriber = Callable[[Event], None]
@@ -74,7 +83,9 @@ class EngineContext:
     providers: ProviderFactory
     actor: Actor
     subscribers: list[Subscriber] = field(default_factory=list)
-    approvals: ApprovalVerifier = field(default_factory=RecordedApprovals)
+    approvals: ApprovalVerifier = field(default_factory=_guarded_approvals)
+    # runs the commands a plan names (migrations, blue's identity probe); no shell
+    commands: CommandRunner = field(default_factory=SubprocessRunner)
     holder: str = ""
     # lease on the (environment, service) lock, renewed every tick by the driver
     lease_seconds: float = field(default_factory=lambda: _float_env("SHIPSAFE_LEASE_SECONDS", 15))

@@ -3,11 +3,36 @@ holding and renewing the (environment, service) lease as it goes."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from shipsafe.engine.rollout import RolloutEngine
 from shipsafe.records import EventType, Phase, Reason
+from shipsafe.runner import PARENT_ENV
+
+
+@contextmanager
+def parent_marker(rollout_id: str) -> Iterator[None]:
+    """While a rollout is driven, every command shipsafe starts (exec router, migrations,
+    hooks) inherits SHIPSAFE_PARENT_ROLLOUT: a deploy started from inside knows its parent."""
+    before = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = rollout_id
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = before
 
 
 def drive(engine: RolloutEngine, detach: bool = False) -> Phase:
+    with parent_marker(engine.record.id):
+        return _drive(engine, detach)
+
+
+def _drive(engine: RolloutEngine, detach: bool) -> Phase:
     """Tick until the rollout is over; with `detach`, also stop when a human is needed.
 
     On the way out the lock is released (the rollout is over), parked (it waits for a human;

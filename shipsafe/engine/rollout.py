@@ -12,14 +12,14 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipsafe.engine import analysis, steps
+from shipsafe.engine import analysis, bluegreen, migrations, steps
 from shipsafe.engine.context import ApprovalRefused, EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
 from shipsafe.errors import ConfigurationError, PreflightError, ProviderError, UsageError
 from shipsafe.plan.loader import plan_from_record
 from shipsafe.plan.models import Plan, render_query
-from shipsafe.plan.steps import ApprovalStep, PromoteStep, describe_step, gate_name
+from shipsafe.plan.steps import ApprovalStep, PromoteStep, describe_step, gate_name, step_spec
 from shipsafe.providers.metrics.base import MetricQuery, MetricSource
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import (
@@ -29,6 +29,7 @@ from shipsafe.records import (
     CommandKind,
     Event,
     EventType,
+    Guardrails,
     Measurement,
     MeasurementPhase,
     Operation,
@@ -39,6 +40,7 @@ from shipsafe.records import (
     Runtime,
     Snapshot,
 )
+from shipsafe.runner import PARENT_ENV, RunResult
 
 # phases in which breakers are measured on every tick
 WATCHED = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL})
@@ -55,7 +57,7 @@ class RolloutEngine:
         self.ctx = ctx
         self.record = record
         self.plan = plan or plan_from_record(record.plan)
-        self.steps = self.plan.effective_steps()
+        self.steps = steps.rollout_steps(record, self.plan)
         self.bus = EventBus(ctx.store, ctx.clock, ctx.actor.id, ctx.subscribers)
         self._router: TrafficRouter | None = None
         self._sources: dict[str, MetricSource] = {}
@@ -71,8 +73,10 @@ class RolloutEngine:
         policy_digest: str | None = None,
         emergency: bool = False,
         emergency_reason: str | None = None,
+        guardrails: Guardrails | None = None,
     ) -> RolloutEngine:
         now = ctx.clock.now()
+        guardrails = guardrails or Guardrails()
         record = RolloutRecord(
             id=new_rollout_id(plan.metadata.service, now),
             name=plan.metadata.name,
@@ -82,11 +86,12 @@ class RolloutEngine:
             plan=plan.canonical(),
             plan_digest=plan.digest(),
             policy_digest=policy_digest,
-            step_count=len(plan.effective_steps()),
+            step_count=len(guardrails.gates) + len(plan.effective_steps()),
             actor=ctx.actor,
             parent_id=parent_id,
             emergency=emergency,
             emergency_reason=emergency_reason,
+            guardrails=guardrails,
             created_at=now,
             updated_at=now,
         )
@@ -137,14 +142,45 @@ class RolloutEngine:
         return self._sources[name]
 
     def pause_seconds(self, duration: float) -> float:
+        """Emergency mode may shorten pauses, as far as the policy allows (never breakers)."""
+        cap = self.record.guardrails.emergency_max_pause_seconds
+        if self.record.emergency and cap is not None:
+            return min(duration, cap)
         return duration
+
+    def run_command(self, argv: list[str], timeout: float) -> RunResult:
+        """A command the plan names: no shell, a timeout, and SHIPSAFE_PARENT_ROLLOUT set."""
+        return self.ctx.commands.run(argv, timeout=timeout, env={PARENT_ENV: self.record.id})
 
     def provider_error(self, what: str, exc: Exception) -> None:
         self.runtime.provider_errors += 1
         self.emit(EventType.PROVIDER_ERROR, message=f"{what}: {exc}", data={"provider": what})
 
     def approval_count(self, gate: str) -> int:
-        return sum(1 for a in self.ctx.store.approvals(self.record.id) if a.gate == gate)
+        """Distinct approvers of a gate: one person approving twice counts once."""
+        return len(
+            {
+                (a.signer or a.actor.id).lower()
+                for a in self.ctx.store.approvals(self.record.id)
+                if a.gate == gate
+            }
+        )
+
+    def is_guard_gate(self, index: int) -> bool:
+        return index < len(self.record.guardrails.gates)
+
+    def gate_of(self, step: Any, index: int) -> str:
+        """A gate's name; plan gates are numbered as in the plan file (gate-<step>)."""
+        gates = self.record.guardrails.gates
+        if index < len(gates):
+            return gates[index].name
+        return gate_name(step, index - len(gates))
+
+    def required_approvals(self, step: Any, index: int) -> int:
+        gates = self.record.guardrails.gates
+        if index < len(gates):
+            return gates[index].count
+        return max(int(step_spec(step).count), self.record.guardrails.approval_count)
 
     @property
     def current_step(self) -> Any | None:
@@ -156,14 +192,17 @@ class RolloutEngine:
         return self.record.phase.waiting_for_human
 
     # side effects, with intent and outcome ---------------------------------------------
-    def _operation(self, kind: str, params: dict[str, Any]) -> Operation:
+    def operation(self, kind: str, params: dict[str, Any]) -> Operation:
         return self.ctx.store.begin_operation(
             Operation(rollout_id=self.record.id, kind=kind, params=params, started_at=self.now())
         )
 
-    def _finish(self, op: Operation, outcome: OperationOutcome, detail: str = "") -> None:
+    def finish(self, op: Operation, outcome: OperationOutcome, detail: str = "") -> None:
         assert op.id is not None
         self.ctx.store.finish_operation(op.id, outcome, detail, self.now())
+
+    _operation = operation
+    _finish = finish
 
     def set_weight(self, weight: int) -> None:
         self.emit(EventType.WEIGHT_INTENT, data={"weight": weight})
@@ -197,7 +236,39 @@ class RolloutEngine:
                 self.source(name).check()
             except ProviderError as exc:
                 raise PreflightError(f"preflight: metric source {name!r}: {exc}") from None
-        self.emit(EventType.PREFLIGHT_PASSED, message="router and metric sources answer")
+        values = self._preflight_queries()
+        self.emit(
+            EventType.PREFLIGHT_PASSED,
+            message=f"router and metric sources answer; {len(values)} analysis queries return "
+            "data against the stable target",
+            data={"queries": values},
+        )
+
+    def _preflight_queries(self) -> dict[str, float]:
+        """Every analysis query, once, against the stable target: a query that returns no
+        data or an error now would judge the canary on nothing later (fail closed)."""
+        variables = {**self.plan.variables(), "canary": self.plan.target.stable_name}
+        values: dict[str, float] = {}
+        for name, template in self.plan.analysis.items():
+            text = render_query(template.query, variables)
+            query = MetricQuery(
+                text=text, window_seconds=template.effective_window, args=dict(template.args)
+            )
+            try:
+                value = self.source(template.source).query(query).value
+            except ProviderError as exc:
+                raise PreflightError(
+                    f"preflight: analysis {name!r} query {text!r} failed against the stable "
+                    f"target: {exc}"
+                ) from None
+            if value is None or value != value:  # None or NaN: no data
+                raise PreflightError(
+                    f"preflight: analysis {name!r} query {text!r} returned no data against the "
+                    f"stable target ({self.plan.target.stable_name}); a rollout judged on no "
+                    "data is not watched at all"
+                )
+            values[name] = value
+        return values
 
     def take_snapshot(self) -> Snapshot:
         """Snapshot the router before the first change, store it, then verify the stored copy
@@ -215,6 +286,7 @@ class RolloutEngine:
             state=state,
             checksum=Snapshot.checksum_of(name, config, state),
             taken_at=self.now(),
+            blue=bluegreen.blue_record(self),
         )
         self.ctx.store.save_snapshot(snapshot)
         self.emit(
@@ -513,8 +585,15 @@ class RolloutEngine:
             for i in range(self.record.step_index, len(self.steps)):
                 step = self.steps[i]
                 if isinstance(step, ApprovalStep):
-                    gate = gate_name(step, i)
-                    if self.approval_count(gate) < step.approval.count:
+                    gate = self.gate_of(step, i)
+                    deferred = (
+                        self.record.emergency
+                        and self.record.guardrails.review_gate
+                        and not self.is_guard_gate(i)
+                    )
+                    if not deferred and self.approval_count(gate) < self.required_approvals(
+                        step, i
+                    ):
                         raise UsageError(
                             f"promote --full would skip approval gate {gate}: approve it first"
                         )
@@ -554,7 +633,7 @@ class RolloutEngine:
         if not isinstance(step, ApprovalStep) or self.record.phase != Phase.AWAITING_APPROVAL:
             if not wanted:
                 raise UsageError("no approval gate is waiting")
-        gate = wanted or gate_name(step, self.record.step_index)  # type: ignore[arg-type]
+        gate = wanted or self.gate_of(step, self.record.step_index)
         try:
             approval = self.ctx.approvals.verify(self.record, gate, command, now)
         except ApprovalRefused as exc:
@@ -569,7 +648,13 @@ class RolloutEngine:
             EventType.APPROVAL_ACCEPTED,
             Reason.APPROVED,
             f"gate {gate} approved by {command.actor.label()}",
-            data={"gate": gate, "by": command.actor.id, "kind": command.actor.kind.value},
+            data={
+                "gate": gate,
+                "by": command.actor.id,
+                "kind": command.actor.kind.value,
+                "signer": approval.signer,
+                "key_id": approval.payload.get("key_id"),
+            },
         )
         return f"approved {gate}"
 
@@ -651,6 +736,8 @@ class RolloutEngine:
         router = self.ctx.providers.router(snapshot.router, snapshot.config)
         op = self._operation("restore", {"checksum": snapshot.checksum})
         try:
+            if snapshot.blue and not self._router_equals(router, snapshot):
+                bluegreen.still_blue(self, snapshot)  # never cut back to a changed blue
             router.restore(snapshot.state)
             actual = router.read_state()
         except ProviderError as exc:
@@ -660,6 +747,10 @@ class RolloutEngine:
                 self.provider_error("router", exc)
                 return  # try again next tick
             self._rollback_failed(Reason.RESTORE_ERROR, f"cannot restore the snapshot: {exc}")
+            return
+        except bluegreen.BlueCheckFailed as exc:
+            self._finish(op, OperationOutcome.ERROR, exc.message)
+            self._rollback_failed(exc.reason, exc.message)
             return
         if Snapshot.checksum_of(snapshot.router, snapshot.config, actual) != snapshot.checksum:
             self._finish(op, OperationOutcome.ERROR, f"router reads {actual}")
@@ -671,6 +762,10 @@ class RolloutEngine:
         self._finish(op, OperationOutcome.OK, "router equals the snapshot")
         self.runtime.canary_weight = None
         self.runtime.step = None
+        data_not_back = migrations.undo(self)
+        if data_not_back is not None:
+            self._rollback_failed(Reason.MIGRATION_FAILED, data_not_back)
+            return
         message = f"traffic restored to the snapshot and verified ({snapshot.checksum[:12]})"
         self._to(end, Reason.RESTORED, message)
         self.emit(
@@ -681,6 +776,14 @@ class RolloutEngine:
         )
         self.emit(EventType.ROLLOUT_FINISHED, self.runtime.rollback_reason,
                   self.runtime.rollback_message, data={"phase": end.value})
+
+    @staticmethod
+    def _router_equals(router: TrafficRouter, snapshot: Snapshot) -> bool:
+        try:
+            state = router.read_state()
+        except ProviderError:
+            return False
+        return Snapshot.checksum_of(snapshot.router, snapshot.config, state) == snapshot.checksum
 
     def _rollback_failed(self, reason: Reason, message: str) -> None:
         self._to(Phase.ROLLBACK_FAILED, reason, message)

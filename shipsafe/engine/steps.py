@@ -6,22 +6,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shipsafe.engine import analysis
+from shipsafe.engine import analysis, bluegreen, data, migrations
 from shipsafe.errors import ProviderError
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
     ApprovalSpec,
+    ApprovalStep,
+    CutoverSpec,
+    DataSnapshotSpec,
+    MigrateSpec,
     Pause,
     PromoteSpec,
     SetWeight,
-    gate_name,
     step_kind,
     step_spec,
 )
-from shipsafe.records import AnalysisPhase, EventType, Phase, Reason, StepState
+from shipsafe.records import AnalysisPhase, EventType, Phase, Reason, RolloutRecord, StepState
 
 if TYPE_CHECKING:
     from shipsafe.engine.rollout import RolloutEngine
+    from shipsafe.plan.models import Plan
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,16 @@ WEIGHT_RECHECK_SECONDS = 1.0
 WEIGHT_RESEND_SECONDS = 2.0
 
 
+def rollout_steps(record: RolloutRecord, plan: Plan) -> list[Any]:
+    """The steps this rollout runs: the gates the policy put first (freeze override, cascade
+    checkpoint), then the plan's steps with the implicit promote at the end."""
+    gates = [
+        ApprovalStep.model_validate({"approval": {"name": g.name, "count": g.count}})
+        for g in record.guardrails.gates
+    ]
+    return gates + plan.effective_steps()
+
+
 def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepState:
     """Start a step: returns its fresh state (side effects happen in `progress`)."""
     state = StepState(index=index, kind=step_kind(step), started_at=now)
@@ -66,7 +80,7 @@ def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepSt
         state.analysis = analysis.new_run(
             f"step-{index + 1}", analysis.STEP, spec.templates, engine.plan.analysis, now
         )
-    if isinstance(spec, SetWeight):
+    if isinstance(spec, SetWeight | CutoverSpec):
         state.weight_deadline = now + timedelta(seconds=engine.ctx.verify_timeout)
     return state
 
@@ -83,19 +97,48 @@ def progress(engine: RolloutEngine, step: Any, state: StepState, now: datetime) 
     if isinstance(spec, AnalysisStepSpec):
         return _analysis(engine, state, now)
     if isinstance(spec, ApprovalSpec):
-        gate = gate_name(step, state.index)
-        have = engine.approval_count(gate)
-        if have >= spec.count:
-            return done(f"gate {gate} approved ({have} of {spec.count})")
-        return human(
-            Phase.AWAITING_APPROVAL,
-            Reason.APPROVAL_REQUIRED,
-            f"gate {gate} awaits approval ({have} of {spec.count}): shipsafe approve "
-            f"{engine.record.id}",
-        )
+        return _approval(engine, step, state)
+    if isinstance(spec, DataSnapshotSpec):
+        try:
+            taken = data.take(engine, spec.data)
+        except data.DataSnapshotError as exc:
+            return fail(Reason.SNAPSHOT_UNVERIFIED, str(exc))
+        return done(f"{len(taken)} data snapshot(s) taken and verified")
+    if isinstance(spec, CutoverSpec):
+        if not state.detail.get("checked"):
+            refused = bluegreen.check_before_cutover(engine, spec, state, now)
+            if refused is not None:
+                return refused
+        return _set_weight(engine, 100, state, now)
+    if isinstance(spec, MigrateSpec):
+        return migrations.run(engine, spec, state)
     if isinstance(spec, PromoteSpec):
         return done()
     raise TypeError(f"no step handler for {step_kind(step)}")
+
+
+def _approval(engine: RolloutEngine, step: Any, state: StepState) -> Outcome:
+    gate = engine.gate_of(step, state.index)
+    need = engine.required_approvals(step, state.index)
+    have = engine.approval_count(gate)
+    if have >= need:
+        return done(f"gate {gate} approved ({have} of {need})")
+    review = engine.record.guardrails.review_gate
+    if engine.record.emergency and review and not engine.is_guard_gate(state.index):
+        engine.emit(
+            EventType.NOTICE,
+            Reason.APPROVAL_DEFERRED,
+            f"emergency: gate {gate} deferred; the rollout stays pending review "
+            f"({review}) until approved after the fact",
+            data={"gate": gate, "review_gate": review},
+        )
+        return done(f"gate {gate} deferred to the emergency review")
+    return human(
+        Phase.AWAITING_APPROVAL,
+        Reason.APPROVAL_REQUIRED,
+        f"gate {gate} awaits approval ({have} of {need}): shipsafe approve "
+        f"{engine.record.id}",
+    )
 
 
 def _set_weight(engine: RolloutEngine, weight: int, state: StepState, now: datetime) -> Outcome:

@@ -8,10 +8,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shipsafe.plan.analysis import AnalysisTemplate, Breaker
-from shipsafe.plan.base import Name, PlanModel
+from shipsafe.plan.base import Duration, Name, PlanModel
+from shipsafe.plan.snapshots import DataSnapshotConfig
 from shipsafe.plan.sources import MetricSourceConfig
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
+    CutoverSpec,
+    DataSnapshotSpec,
+    MigrateSpec,
     PromoteStep,
     SetWeight,
     Step,
@@ -34,6 +38,25 @@ class Release(PlanModel):
     artifact: str | None = Field(None, description="image, package or commit of the release")
 
 
+class BlueGreen(PlanModel):
+    """Green (the canary target) runs beside blue (the stable one) with no traffic; a
+    `cutover` step moves all traffic at once after the snapshot and blue are checked."""
+
+    blue_identity: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="a command (argument list) printing what blue runs, e.g. its version; "
+        "recorded in the snapshot and compared before a rollback cuts back to blue",
+    )
+    identity_timeout: Duration = 10.0
+
+
+class Strategy(PlanModel):
+    """canary (the default: weighted steps) or blueGreen."""
+
+    blue_green: BlueGreen | None = None
+
+
 class Plan(PlanModel):
     """A declarative rollout. See README.md, "The plan", for every key."""
 
@@ -45,7 +68,17 @@ class Plan(PlanModel):
     metric_sources: dict[str, MetricSourceConfig] = Field(default_factory=dict)
     analysis: dict[str, AnalysisTemplate] = Field(default_factory=dict)
     breakers: list[Breaker] = Field(default_factory=list)
+    strategy: Strategy = Field(default_factory=Strategy)
+    data_snapshots: dict[str, DataSnapshotConfig] = Field(default_factory=dict)
+    rollback_window: Duration | None = Field(
+        None, description="how long after promotion the release may be rolled back "
+        "(at least the policy's)"
+    )
     steps: list[Step] = Field(min_length=1)
+
+    @property
+    def blue_green(self) -> bool:
+        return self.strategy.blue_green is not None
 
     def digest(self) -> str:
         """sha256 of the canonical form: same meaning, same digest (30s == 0.5m)."""
@@ -135,6 +168,68 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
             weight = spec.weight
         if isinstance(step, PromoteStep) and i != len(plan.steps) - 1:
             problems.append((("steps", i, kind), "promote must be the last step"))
+        problems.extend(_check_guardrail_steps(plan, i, kind, spec))
+    problems.extend(_check_strategy(plan))
+    return problems
+
+
+def _check_guardrail_steps(
+    plan: Plan, i: int, kind: str, spec: Any
+) -> list[tuple[tuple[str | int, ...], str]]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(spec, DataSnapshotSpec):
+        for j, name in enumerate(spec.data):
+            if name not in plan.data_snapshots:
+                problems.append(
+                    (
+                        ("steps", i, kind, "data", j),
+                        f"unknown data snapshot {name!r}; defined: "
+                        + _listing(plan.data_snapshots),
+                    )
+                )
+    if isinstance(spec, CutoverSpec):
+        if not plan.blue_green:
+            problems.append(
+                (("steps", i, kind), "cutover belongs to a blue/green plan: strategy.blueGreen")
+            )
+        for j, template in enumerate(spec.blue_health):
+            if template not in plan.analysis:
+                problems.append(
+                    (
+                        ("steps", i, kind, "blueHealth", j),
+                        f"unknown analysis template {template!r}; defined: "
+                        + _listing(plan.analysis),
+                    )
+                )
+    if isinstance(spec, MigrateSpec):
+        earlier = [
+            step_spec(s).name
+            for s in plan.steps[:i]
+            if isinstance(step_spec(s), MigrateSpec)
+        ]
+        if spec.name in earlier:
+            problems.append((("steps", i, kind, "name"), f"migration {spec.name!r} appears twice"))
+    return problems
+
+
+def _check_strategy(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
+    if not plan.blue_green:
+        return []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    cutovers = [i for i, s in enumerate(plan.steps) if isinstance(step_spec(s), CutoverSpec)]
+    if len(cutovers) != 1:
+        problems.append(
+            (("steps",), f"a blue/green plan has exactly one cutover step (found {len(cutovers)})")
+        )
+    for i, step in enumerate(plan.steps):
+        if isinstance(step_spec(step), SetWeight):
+            problems.append(
+                (
+                    ("steps", i, step_kind(step)),
+                    "a blue/green plan moves traffic only at its cutover step; remove setWeight "
+                    "(or use the canary strategy)",
+                )
+            )
     return problems
 
 

@@ -6,11 +6,11 @@ To add a step kind: a spec model, a one-key wrapper model, an entry in STEP_KIND
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
-from shipsafe.plan.base import Duration, PlanModel, Weight
+from shipsafe.plan.base import Duration, Name, PlanModel, Weight
 
 
 class SetWeight(PlanModel):
@@ -35,11 +35,59 @@ class AnalysisStepSpec(PlanModel):
 
 class ApprovalSpec(PlanModel):
     name: str | None = Field(None, description="the gate's name; default gate-<step number>")
-    count: int = Field(1, ge=1, description="approvals needed")
+    count: int = Field(1, ge=1, description="approvals needed (from different people)")
+    group: str | None = Field(
+        None, description="approvers must belong to this group of the trust file"
+    )
 
 
 class PromoteSpec(PlanModel):
     pass
+
+
+class DataSnapshotSpec(PlanModel):
+    """Take and verify data snapshots (names from `dataSnapshots`) before what follows."""
+
+    data: list[str] = Field(min_length=1, description="keys of dataSnapshots")
+
+
+class CutoverSpec(PlanModel):
+    """Blue/green: check the snapshot and blue, then send all traffic to green at once."""
+
+    blue_health: list[str] = Field(
+        default_factory=list,
+        description="analysis templates measured once against blue (the stable target); "
+        "each must succeed before cutover",
+    )
+
+
+class MigrateSpec(PlanModel):
+    """A schema or data migration: argument lists, run without a shell, with a timeout.
+
+    `expand` keeps the previous release working (add a column); `contract` removes what it
+    needs (drop a column) and is refused while the previous release's rollback window is open.
+    Rollback runs `down`. A migration without a way back says `irreversible: true`.
+    """
+
+    name: Name
+    up: list[str] = Field(min_length=1, description="the command, as an argument list")
+    down: list[str] | None = Field(None, min_length=1, description="undoes `up`")
+    compatibility: Literal["expand", "contract"]
+    irreversible: bool = Field(False, description="no `down`; needs an approval before it")
+    timeout: Duration = Field(300.0, description="longest run of up or down")
+
+    @model_validator(mode="after")
+    def _a_way_back(self) -> MigrateSpec:
+        if self.irreversible and self.down is not None:
+            raise ValueError("an irreversible migration has no down; remove one of them")
+        if not self.irreversible and self.down is None:
+            raise ValueError(
+                "give `down` (the command that undoes up), or mark the migration "
+                "`irreversible: true` (it then needs an approval step before it)"
+            )
+        if self.timeout <= 0:
+            raise ValueError("timeout must be above 0")
+        return self
 
 
 class SetWeightStep(PlanModel):
@@ -62,12 +110,27 @@ class PromoteStep(PlanModel):
     promote: PromoteSpec
 
 
+class SnapshotStep(PlanModel):
+    snapshot: DataSnapshotSpec
+
+
+class CutoverStep(PlanModel):
+    cutover: CutoverSpec
+
+
+class MigrateStep(PlanModel):
+    migrate: MigrateSpec
+
+
 STEP_KINDS: dict[str, type[PlanModel]] = {
     "setWeight": SetWeightStep,
     "pause": PauseStep,
     "analysis": AnalysisStep,
     "approval": ApprovalStep,
     "promote": PromoteStep,
+    "snapshot": SnapshotStep,
+    "cutover": CutoverStep,
+    "migrate": MigrateStep,
 }
 
 
@@ -84,7 +147,10 @@ Step = Annotated[
     | Annotated[PauseStep, Tag("pause")]
     | Annotated[AnalysisStep, Tag("analysis")]
     | Annotated[ApprovalStep, Tag("approval")]
-    | Annotated[PromoteStep, Tag("promote")],
+    | Annotated[PromoteStep, Tag("promote")]
+    | Annotated[SnapshotStep, Tag("snapshot")]
+    | Annotated[CutoverStep, Tag("cutover")]
+    | Annotated[MigrateStep, Tag("migrate")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",
@@ -118,6 +184,15 @@ def describe_step(step: BaseModel) -> str:
         return "analysis " + ", ".join(spec.templates)
     if isinstance(spec, ApprovalSpec):
         return f"approval {spec.name}" if spec.name else "approval"
+    if isinstance(spec, DataSnapshotSpec):
+        return "snapshot " + ", ".join(spec.data)
+    if isinstance(spec, CutoverSpec):
+        return "cutover to green" + (
+            f" (blue health: {', '.join(spec.blue_health)})" if spec.blue_health else ""
+        )
+    if isinstance(spec, MigrateSpec):
+        way_back = "irreversible" if spec.irreversible else "down on rollback"
+        return f"migrate {spec.name} ({spec.compatibility}, {way_back})"
     return kind
 
 

@@ -30,6 +30,7 @@ METRIC_SOURCES: dict[str, str] = {
 }
 
 DATA_SNAPSHOTS: dict[str, str] = {
+    "file": "shipsafe.providers.snapshots.file",
     "aws-rds": "shipsafe.providers.snapshots.aws_rds",
     "aws-ebs": "shipsafe.providers.snapshots.aws_ebs",
 }

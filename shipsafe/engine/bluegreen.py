@@ -1,0 +1,160 @@
+"""Blue/green: what blue runs (recorded in the snapshot), the checks before cutover, and
+the check that blue is still what was snapshotted before a rollback cuts back to it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shipsafe.engine import analysis, data
+from shipsafe.errors import ProviderError
+from shipsafe.plan.models import render_query
+from shipsafe.plan.steps import CutoverSpec
+from shipsafe.providers.metrics.base import MetricQuery
+from shipsafe.records import EventType, MeasurementPhase, Reason, Snapshot, StepState
+
+if TYPE_CHECKING:
+    from shipsafe.engine.rollout import RolloutEngine
+    from shipsafe.engine.steps import Outcome
+
+
+class BlueCheckFailed(Exception):
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def identity(engine: RolloutEngine, argv: list[str], timeout: float) -> dict[str, Any]:
+    """Run blue's identity command; its output says what blue runs."""
+    result = engine.run_command(argv, timeout)
+    if not result.ok:
+        raise BlueCheckFailed(
+            Reason.BLUE_CHANGED,
+            f"blue's identity command {argv[0]} failed ({result.describe()})",
+        )
+    out = result.output.strip()
+    return {"output": out[:500], "sha256": hashlib.sha256(out.encode()).hexdigest()}
+
+
+def blue_record(engine: RolloutEngine) -> dict[str, Any]:
+    """The blue part of the snapshot, taken with the router state before anything moves."""
+    bg = engine.plan.strategy.blue_green
+    if bg is None:
+        return {}
+    record: dict[str, Any] = {
+        "target": engine.plan.target.stable_name,
+        "previous_version": _previous_version(engine),
+    }
+    if bg.blue_identity:
+        record["identity_command"] = list(bg.blue_identity)
+        record["identity_timeout"] = bg.identity_timeout
+        try:
+            record.update(identity(engine, bg.blue_identity, bg.identity_timeout))
+        except BlueCheckFailed as exc:
+            from shipsafe.errors import PreflightError
+
+            raise PreflightError(f"snapshot: {exc.message}") from None
+    return record
+
+
+def _previous_version(engine: RolloutEngine) -> str | None:
+    record = engine.record
+    for other in engine.ctx.store.list_rollouts(record.environment, record.service, 20):
+        if other.id != record.id and other.phase.value == "succeeded":
+            return other.version
+    return None
+
+
+def still_blue(engine: RolloutEngine, snapshot: Snapshot) -> None:
+    """Before cutting back: blue must still run what the snapshot says it ran."""
+    blue = snapshot.blue
+    argv = blue.get("identity_command")
+    if not argv:
+        return
+    now = identity(engine, list(argv), float(blue.get("identity_timeout", 10.0)))
+    if now["sha256"] != blue.get("sha256"):
+        raise BlueCheckFailed(
+            Reason.BLUE_CHANGED,
+            f"blue changed since its snapshot: it reported {blue.get('output')!r}, now "
+            f"{now['output']!r}; traffic was not cut back to it",
+        )
+    engine.emit(
+        EventType.BLUE_CHECKED,
+        message=f"blue still runs what was snapshotted ({now['output'][:60]!r})",
+        data={"identity": now["output"]},
+    )
+
+
+def check_before_cutover(
+    engine: RolloutEngine, spec: CutoverSpec, state: StepState, now: datetime
+) -> Outcome | None:
+    """Snapshot verified, data snapshots verified, blue unchanged and healthy; then blue is
+    protected. Returns a failing Outcome, or None when cutover may go ahead."""
+    from shipsafe.engine.steps import fail
+
+    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    try:
+        if snapshot is None or snapshot.verified_at is None:
+            raise BlueCheckFailed(Reason.SNAPSHOT_UNVERIFIED, "no verified router snapshot")
+        if snapshot.checksum != Snapshot.checksum_of(
+            snapshot.router, snapshot.config, snapshot.state
+        ):
+            raise BlueCheckFailed(
+                Reason.SNAPSHOT_UNVERIFIED, "the stored router snapshot fails its checksum"
+            )
+        try:
+            current = engine.router.read_state()
+        except ProviderError as exc:
+            raise BlueCheckFailed(
+                Reason.SNAPSHOT_UNVERIFIED, f"cannot read the router: {exc}"
+            ) from None
+        if Snapshot.checksum_of(snapshot.router, snapshot.config, current) != snapshot.checksum:
+            raise BlueCheckFailed(
+                Reason.SNAPSHOT_UNVERIFIED,
+                f"the router changed since the snapshot (now {current}, snapshot "
+                f"{snapshot.state}): the way back is not what was recorded",
+            )
+        if engine.record.guardrails.require_data_snapshot or snapshot.data:
+            try:
+                data.verify_all(engine, "cutover")
+            except data.DataSnapshotError as exc:
+                raise BlueCheckFailed(Reason.SNAPSHOT_UNVERIFIED, str(exc)) from None
+        still_blue(engine, snapshot)
+        _blue_healthy(engine, spec, now)
+    except BlueCheckFailed as exc:
+        return fail(exc.reason, f"cutover refused: {exc.message}")
+    engine.emit(
+        EventType.BLUE_PROTECTED,
+        message=f"blue ({engine.plan.target.stable_name}) verified and protected: nothing "
+        "may modify it during the rollback window",
+        data={"slot": engine.record.guardrails.protects, "checksum": snapshot.checksum},
+    )
+    state.detail["checked"] = True
+    return None
+
+
+def _blue_healthy(engine: RolloutEngine, spec: CutoverSpec, now: datetime) -> None:
+    variables = {**engine.plan.variables(), "canary": engine.plan.target.stable_name}
+    for name in spec.blue_health:
+        template = engine.plan.analysis[name]
+        text = render_query(template.query, variables)
+        try:
+            result = engine.source(template.source).query(
+                MetricQuery(text=text, window_seconds=template.effective_window,
+                            args=dict(template.args))
+            )
+            phase, message = analysis.judge(template, result.value)
+        except ProviderError as exc:
+            phase, message = MeasurementPhase.ERROR, str(exc)
+        if phase != MeasurementPhase.SUCCESSFUL:
+            raise BlueCheckFailed(
+                Reason.BLUE_UNHEALTHY, f"blue is not healthy: {name} ({text}): {message}"
+            )
+    if spec.blue_health:
+        engine.emit(
+            EventType.BLUE_CHECKED,
+            message=f"blue healthy: {', '.join(spec.blue_health)}",
+            data={"templates": spec.blue_health},
+        )

@@ -1,0 +1,106 @@
+"""Data snapshots: the `snapshot` step takes and verifies them; `cutover` and `migrate`
+verify them again right before they act. Records live in the rollout's Snapshot.data, so a
+rollback (or a human) finds them from the store alone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipsafe.errors import ConfigurationError, ProviderError
+from shipsafe.records import EventType, OperationOutcome
+
+if TYPE_CHECKING:
+    from shipsafe.engine.rollout import RolloutEngine
+
+
+class DataSnapshotError(Exception):
+    """A data snapshot could not be taken or does not verify (the message says which)."""
+
+
+def _provider(engine: RolloutEngine, name: str) -> Any:
+    config = engine.plan.data_snapshots[name].model_dump(mode="json", by_alias=True)
+    return engine.ctx.providers.data_snapshot(name, config)
+
+
+def take(engine: RolloutEngine, names: list[str]) -> list[dict[str, Any]]:
+    """Take each named data snapshot, verify it, store it with the rollout's snapshot."""
+    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    if snapshot is None:
+        raise DataSnapshotError("no router snapshot to attach data snapshots to")
+    taken: list[dict[str, Any]] = []
+    for name in names:
+        op = engine.operation("data_snapshot", {"name": name})
+        try:
+            provider = _provider(engine, name)
+            record = provider.take(engine.record.id)
+            provider.verify(record)
+        except (ProviderError, ConfigurationError) as exc:
+            engine.finish(op, OperationOutcome.ERROR, str(exc))
+            raise DataSnapshotError(f"data snapshot {name}: {exc}") from None
+        record = {**record, "name": name, "verified_at": engine.now().isoformat()}
+        engine.finish(op, OperationOutcome.OK, str(record.get("id", "")))
+        engine.emit(
+            EventType.DATA_SNAPSHOT_TAKEN,
+            message=f"data snapshot {name}: {record.get('id')}",
+            data={"snapshot": record},
+        )
+        engine.emit(
+            EventType.DATA_SNAPSHOT_VERIFIED,
+            message=f"data snapshot {name} verified ({record.get('status', 'available')})",
+            data={"name": name, "id": record.get("id")},
+        )
+        taken.append(record)
+    others = [d for d in snapshot.data if d.get("name") not in names]
+    engine.ctx.store.save_snapshot(snapshot.model_copy(update={"data": others + taken}))
+    return taken
+
+
+def verify_all(engine: RolloutEngine, why: str) -> list[dict[str, Any]]:
+    """Verify every data snapshot of this rollout again, now. Raises DataSnapshotError when
+    there is none or one does not verify: what follows must not run without a way back."""
+    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    records = snapshot.data if snapshot is not None else []
+    if not records:
+        raise DataSnapshotError(
+            f"{why} needs a verified data snapshot first (a `snapshot` step before it)"
+        )
+    for record in records:
+        name = str(record.get("name"))
+        try:
+            if name not in engine.plan.data_snapshots:
+                raise ProviderError("the plan no longer names it")
+            _provider(engine, name).verify(record)
+        except (ProviderError, ConfigurationError) as exc:
+            raise DataSnapshotError(f"{why}: data snapshot {name} does not verify: {exc}") from None
+    engine.emit(
+        EventType.DATA_SNAPSHOT_VERIFIED,
+        message=f"{len(records)} data snapshot(s) verified before {why}",
+        data={"ids": [r.get("id") for r in records], "before": why},
+    )
+    return records
+
+
+def restore_hints(engine: RolloutEngine) -> str:
+    """Which snapshot restores the data, and how (for the rollback_failed message)."""
+    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    if snapshot is None or not snapshot.data:
+        return "no data snapshot was taken"
+    hints = []
+    for record in snapshot.data:
+        name = str(record.get("name"))
+        hint = f"snapshot {record.get('id')}"
+        try:
+            config = record.get("provider")
+            provider = engine.ctx.providers.data_snapshot(name, {**_stored_config(engine, name),
+                                                                 "provider": config})
+            hint += f": {provider.restore_hint(record)}"
+        except (ProviderError, ConfigurationError):
+            pass
+        hints.append(f"{name} from {hint}")
+    return "restore the data: " + "; ".join(hints)
+
+
+def _stored_config(engine: RolloutEngine, name: str) -> dict[str, Any]:
+    if name in engine.plan.data_snapshots:
+        return dict(engine.plan.data_snapshots[name].model_dump(mode="json", by_alias=True))
+    return {}
