@@ -236,3 +236,18 @@ def from_aws_sdk(exc: BaseException) -> bool:
         klass.__module__.split(".")[0] in ("botocore", "boto3", "s3transfer")
         for klass in type(exc).__mro__
     )
+
+
+def snapshot_name(prefix: str, label: str, stamp: str, limit: int = 63) -> str:
+    """An identifier RDS accepts (letters, digits, single hyphens, a letter first) and EBS
+    tags read well: PREFIX-LABEL-STAMP, cut to `limit` keeping the stamp."""
+    import re
+
+    def clean(text: str) -> str:
+        return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-")
+
+    head = clean(f"{prefix}-{label}") or "shipsafe"
+    tail = clean(stamp)
+    head = head[: max(1, limit - len(tail) - 1)].rstrip("-")
+    name = f"{head}-{tail}" if tail else head
+    return name if name[0].isalpha() else f"s-{name}"[:limit]

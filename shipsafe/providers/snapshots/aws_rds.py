@@ -1,0 +1,154 @@
+"""Amazon RDS: a DB instance or DB cluster snapshot, taken before an irreversible step.
+
+`take` creates the snapshot (tagged shipsafe:label) and waits until RDS says `available`,
+polling every `pollInterval` up to `waitTimeout`; `failed` (or any state that will not become
+available) is an error. The record names the snapshot, its kind, source, region and status;
+`verify` checks that it still exists and is available; `restore_hint` is the AWS CLI
+command that restores it into a new instance or cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from shipsafe.errors import ProviderError
+from shipsafe.plan.base import Duration, PlanModel
+from shipsafe.providers import aws_common
+
+_GIVE_UP = {"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters"}
+
+
+class AwsRdsSnapshotConfig(PlanModel):
+    """Which database to snapshot: exactly one of dbInstanceIdentifier, dbClusterIdentifier."""
+
+    provider: Literal["aws-rds"] = "aws-rds"
+    db_instance_identifier: str | None = None
+    db_cluster_identifier: str | None = None
+    region: str | None = None
+    snapshot_prefix: str = Field("shipsafe", min_length=1, max_length=20)
+    wait_timeout: Duration = Field(3600.0, description="how long to wait for `available`")
+    poll_interval: Duration = 15.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AwsRdsSnapshotConfig:
+        if (self.db_instance_identifier is None) == (self.db_cluster_identifier is None):
+            raise ValueError("give exactly one of dbInstanceIdentifier or dbClusterIdentifier")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "instance" if self.db_instance_identifier else "cluster"
+
+    @property
+    def source(self) -> str:
+        return str(self.db_instance_identifier or self.db_cluster_identifier)
+
+
+class AwsRdsSnapshots:
+    def __init__(
+        self,
+        config: AwsRdsSnapshotConfig,
+        name: str = "aws-rds",
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.name = name
+        self._client = client
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._now = now
+
+    @property
+    def rds(self) -> Any:
+        if self._client is None:
+            self._client = aws_common.client("rds", self.config.region)
+        return self._client
+
+    def _describe(self, kind: str, snapshot_id: str, checking: bool = False) -> dict[str, Any]:
+        with aws_common.aws_errors(f"aws-rds snapshot {snapshot_id}", checking):
+            if kind == "instance":
+                found = self.rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)
+                snaps = found.get("DBSnapshots", [])
+            else:
+                found = self.rds.describe_db_cluster_snapshots(
+                    DBClusterSnapshotIdentifier=snapshot_id
+                )
+                snaps = found.get("DBClusterSnapshots", [])
+        if not snaps:
+            raise ProviderError(f"aws-rds snapshot {snapshot_id} does not exist")
+        return dict(snaps[0])
+
+    def take(self, label: str) -> dict[str, Any]:
+        c = self.config
+        stamp = self._now().strftime("%Y%m%d%H%M%S")
+        snapshot_id = aws_common.snapshot_name(c.snapshot_prefix, label, stamp)
+        tags = [{"Key": "shipsafe:label", "Value": label[:256]}]
+        # before the irreversible step: a missing database is a configuration error (exit 2)
+        with aws_common.aws_errors(f"aws-rds snapshot of {c.kind} {c.source}", checking=True):
+            if c.kind == "instance":
+                self.rds.create_db_snapshot(
+                    DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=c.source, Tags=tags
+                )
+            else:
+                self.rds.create_db_cluster_snapshot(
+                    DBClusterSnapshotIdentifier=snapshot_id, DBClusterIdentifier=c.source, Tags=tags
+                )
+        snap = self._wait(c.kind, snapshot_id)
+        return {
+            "provider": "aws-rds",
+            "id": snapshot_id,
+            "status": snap["Status"],
+            "kind": c.kind,
+            "source": c.source,
+            "region": aws_common.client_region(self.rds),
+            "arn": snap.get("DBSnapshotArn") or snap.get("DBClusterSnapshotArn"),
+            "engine": snap.get("Engine"),
+            "label": label,
+        }
+
+    def _wait(self, kind: str, snapshot_id: str) -> dict[str, Any]:
+        deadline = self._monotonic() + self.config.wait_timeout
+        while True:
+            snap = self._describe(kind, snapshot_id)
+            status = str(snap.get("Status", "")).lower()
+            if status == "available":
+                return snap
+            if status in _GIVE_UP:
+                raise ProviderError(f"aws-rds snapshot {snapshot_id} is {status}")
+            if self._monotonic() >= deadline:
+                raise ProviderError(
+                    f"aws-rds snapshot {snapshot_id} still {status or 'unknown'} after "
+                    f"{self.config.wait_timeout:g}s (it may yet finish; it is not verified)"
+                )
+            self._sleep(self.config.poll_interval)
+
+    def verify(self, record: dict[str, Any]) -> None:
+        snap = self._describe(str(record.get("kind", "instance")), str(record["id"]))
+        status = str(snap.get("Status", "")).lower()
+        if status != "available":
+            raise ProviderError(f"aws-rds snapshot {record['id']} is {status}, not available")
+
+    def restore_hint(self, record: dict[str, Any]) -> str:
+        sid, region, source = record["id"], record.get("region", ""), record.get("source", "db")
+        if record.get("kind") == "cluster":
+            return (
+                f"aws rds restore-db-cluster-from-snapshot --region {region} "
+                f"--snapshot-identifier {sid} --db-cluster-identifier {source}-restored "
+                f"--engine {record.get('engine') or 'ENGINE'}"
+            )
+        return (
+            f"aws rds restore-db-instance-from-db-snapshot --region {region} "
+            f"--db-snapshot-identifier {sid} --db-instance-identifier {source}-restored"
+        )
+
+
+def build(config: dict[str, Any], name: str) -> AwsRdsSnapshots:
+    return AwsRdsSnapshots(AwsRdsSnapshotConfig.model_validate(config), name)
