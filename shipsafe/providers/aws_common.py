@@ -251,3 +251,16 @@ def snapshot_name(prefix: str, label: str, stamp: str, limit: int = 63) -> str:
     head = head[: max(1, limit - len(tail) - 1)].rstrip("-")
     name = f"{head}-{tail}" if tail else head
     return name if name[0].isalpha() else f"s-{name}"[:limit]
+
+
+def validated(model: Any, config: dict[str, Any], name: str) -> Any:
+    """config -> model, a pydantic error as one ConfigurationError line (exit 2)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(config)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"{name}: {problems}") from None

@@ -49,7 +49,7 @@ def test_rds_instance_snapshot_is_taken_and_recorded(aws: Any) -> None:
 
 def test_rds_verify_fails_once_the_snapshot_is_gone(aws: Any) -> None:
     make_db(aws)
-    snaps = AwsRdsSnapshots(AwsRdsSnapshotConfig(dbInstanceIdentifier="orders"))
+    snaps = AwsRdsSnapshots(AwsRdsSnapshotConfig(provider="aws-rds", dbInstanceIdentifier="orders"))
     record = snaps.take("before")
     aws.client("rds").delete_db_snapshot(DBSnapshotIdentifier=record["id"])
     with pytest.raises(ProviderError, match=record["id"]):
@@ -57,7 +57,7 @@ def test_rds_verify_fails_once_the_snapshot_is_gone(aws: Any) -> None:
 
 
 def test_rds_snapshot_of_a_missing_database_is_a_configuration_error(aws: Any) -> None:
-    snaps = AwsRdsSnapshots(AwsRdsSnapshotConfig(dbInstanceIdentifier="nope"))
+    snaps = AwsRdsSnapshots(AwsRdsSnapshotConfig(provider="aws-rds", dbInstanceIdentifier="nope"))
     with pytest.raises(ConfigurationError, match="DBInstanceNotFound"):
         snaps.take("before")
 
@@ -69,7 +69,9 @@ def test_rds_cluster_snapshot(aws: Any) -> None:
         MasterUsername="admin",
         MasterUserPassword="secret-password",
     )
-    snaps = AwsRdsSnapshots(AwsRdsSnapshotConfig(dbClusterIdentifier="orders-cluster"))
+    snaps = AwsRdsSnapshots(
+        AwsRdsSnapshotConfig(provider="aws-rds", dbClusterIdentifier="orders-cluster")
+    )
     record = snaps.take("before")
     assert record["kind"] == "cluster" and record["status"] == "available"
     snaps.verify(record)
@@ -79,9 +81,9 @@ def test_rds_cluster_snapshot(aws: Any) -> None:
 
 def test_rds_config_wants_exactly_one_source() -> None:
     with pytest.raises(ValueError, match="exactly one"):
-        AwsRdsSnapshotConfig()
+        AwsRdsSnapshotConfig(provider="aws-rds")
     with pytest.raises(ValueError, match="exactly one"):
-        AwsRdsSnapshotConfig(dbInstanceIdentifier="a", dbClusterIdentifier="b")
+        AwsRdsSnapshotConfig(provider="aws-rds", dbInstanceIdentifier="a", dbClusterIdentifier="b")
 
 
 # EBS on moto --------------------------------------------------------------------------------
@@ -97,6 +99,7 @@ def test_ebs_snapshot_is_taken_verified_and_named(aws: Any) -> None:
     snaps = Registry().data_snapshot("disk", {"provider": "aws-ebs", "volumeId": volume})
     record = snaps.take("r-0001 before")
     assert record["status"] == "completed" and record["volumeId"] == volume
+    assert record["restoreHint"] == snaps.restore_hint(record)
     snaps.verify(record)
     assert f"--snapshot-id {record['id']} --availability-zone us-east-1a" in snaps.restore_hint(
         record
@@ -107,7 +110,9 @@ def test_ebs_snapshot_is_taken_verified_and_named(aws: Any) -> None:
 
 
 def test_ebs_snapshot_of_a_missing_volume_is_a_configuration_error(aws: Any) -> None:
-    snaps = AwsEbsSnapshots(AwsEbsSnapshotConfig(volumeId="vol-0123456789abcdef0"))
+    snaps = AwsEbsSnapshots(
+        AwsEbsSnapshotConfig(provider="aws-ebs", volumeId="vol-0123456789abcdef0")
+    )
     with pytest.raises(ConfigurationError, match="NotFound"):
         snaps.take("before")
 
@@ -143,7 +148,7 @@ def rds_stub(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def _rds(client: Any, clock: FakeTime, timeout: float = 3600) -> AwsRdsSnapshots:
     config = AwsRdsSnapshotConfig(
-        dbInstanceIdentifier="orders", waitTimeout=timeout, pollInterval=15
+        provider="aws-rds", dbInstanceIdentifier="orders", waitTimeout=timeout, pollInterval=15
     )
     return AwsRdsSnapshots(
         config, client=client, sleep=clock.sleep, monotonic=clock.monotonic, now=lambda: NOW
@@ -227,7 +232,7 @@ def test_ebs_waits_through_pending_and_reports_an_error_state(
     client = boto3.session.Session(region_name="us-east-1").client("ec2")
     clock = FakeTime()
     snaps = AwsEbsSnapshots(
-        AwsEbsSnapshotConfig(volumeId="vol-0abc", pollInterval=5),
+        AwsEbsSnapshotConfig(provider="aws-ebs", volumeId="vol-0abc", pollInterval=5),
         client=client,
         sleep=clock.sleep,
         monotonic=clock.monotonic,
@@ -253,3 +258,27 @@ def test_ebs_waits_through_pending_and_reports_an_error_state(
         with pytest.raises(ProviderError, match="snap-2 failed: KMS"):
             snaps.take("again")
     assert clock.sleeps == [5]
+
+
+def test_a_bad_config_is_one_configuration_line() -> None:
+    with pytest.raises(ConfigurationError, match=r"db: .*exactly one"):
+        Registry().data_snapshot("db", {"provider": "aws-rds"})
+
+
+def test_plans_name_aws_data_snapshots() -> None:
+    from shipsafe.plan.models import Plan
+
+    fields = Plan.model_fields["data_snapshots"]
+    assert fields.alias == "dataSnapshots"
+    from pydantic import TypeAdapter
+
+    from shipsafe.plan.snapshots import AwsEbsSnapshot, AwsRdsSnapshot, DataSnapshotConfig
+
+    adapter: TypeAdapter[Any] = TypeAdapter(DataSnapshotConfig)
+    assert isinstance(
+        adapter.validate_python({"provider": "aws-rds", "dbClusterIdentifier": "c"}),
+        AwsRdsSnapshot,
+    )
+    assert isinstance(
+        adapter.validate_python({"provider": "aws-ebs", "volumeId": "vol-0a"}), AwsEbsSnapshot
+    )

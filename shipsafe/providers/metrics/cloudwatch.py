@@ -279,4 +279,4 @@ def _inline_metric(text: str, period: int, name: str) -> dict[str, Any]:
 
 
 def build(config: dict[str, Any], name: str) -> CloudWatchMetrics:
-    return CloudWatchMetrics(CloudWatchSource.model_validate(config), name)
+    return CloudWatchMetrics(aws_common.validated(CloudWatchSource, config, name), name)

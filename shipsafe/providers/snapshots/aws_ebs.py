@@ -10,21 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from shipsafe.errors import ProviderError
-from shipsafe.plan.base import Duration, PlanModel
+from shipsafe.plan.snapshots import AwsEbsSnapshot as AwsEbsSnapshotConfig
 from shipsafe.providers import aws_common
-
-
-class AwsEbsSnapshotConfig(PlanModel):
-    provider: Literal["aws-ebs"] = "aws-ebs"
-    volume_id: str = Field(pattern=r"^vol-[0-9a-f]+$")
-    region: str | None = None
-    wait_timeout: Duration = Field(3600.0, description="how long to wait for `completed`")
-    poll_interval: Duration = 15.0
 
 
 class AwsEbsSnapshots:
@@ -71,7 +61,7 @@ class AwsEbsSnapshots:
             )
         snapshot_id = str(snap["SnapshotId"])
         done = self._wait(snapshot_id, str(snap.get("State", "pending")))
-        return {
+        record: dict[str, Any] = {
             "provider": "aws-ebs",
             "id": snapshot_id,
             "status": done["State"],
@@ -80,6 +70,8 @@ class AwsEbsSnapshots:
             "region": aws_common.client_region(self.ec2),
             "label": label,
         }
+        record["restoreHint"] = self.restore_hint(record)
+        return record
 
     def _wait(self, snapshot_id: str, state: str) -> dict[str, Any]:
         deadline = self._monotonic() + self.config.wait_timeout
@@ -113,4 +105,4 @@ class AwsEbsSnapshots:
 
 
 def build(config: dict[str, Any], name: str) -> AwsEbsSnapshots:
-    return AwsEbsSnapshots(AwsEbsSnapshotConfig.model_validate(config), name)
+    return AwsEbsSnapshots(aws_common.validated(AwsEbsSnapshotConfig, config, name), name)

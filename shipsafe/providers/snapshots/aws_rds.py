@@ -12,41 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from shipsafe.errors import ProviderError
-from shipsafe.plan.base import Duration, PlanModel
+from shipsafe.plan.snapshots import AwsRdsSnapshot as AwsRdsSnapshotConfig
 from shipsafe.providers import aws_common
 
 _GIVE_UP = {"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters"}
-
-
-class AwsRdsSnapshotConfig(PlanModel):
-    """Which database to snapshot: exactly one of dbInstanceIdentifier, dbClusterIdentifier."""
-
-    provider: Literal["aws-rds"] = "aws-rds"
-    db_instance_identifier: str | None = None
-    db_cluster_identifier: str | None = None
-    region: str | None = None
-    snapshot_prefix: str = Field("shipsafe", min_length=1, max_length=20)
-    wait_timeout: Duration = Field(3600.0, description="how long to wait for `available`")
-    poll_interval: Duration = 15.0
-
-    @model_validator(mode="after")
-    def _one_source(self) -> AwsRdsSnapshotConfig:
-        if (self.db_instance_identifier is None) == (self.db_cluster_identifier is None):
-            raise ValueError("give exactly one of dbInstanceIdentifier or dbClusterIdentifier")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return "instance" if self.db_instance_identifier else "cluster"
-
-    @property
-    def source(self) -> str:
-        return str(self.db_instance_identifier or self.db_cluster_identifier)
 
 
 class AwsRdsSnapshots:
@@ -102,7 +74,7 @@ class AwsRdsSnapshots:
                     DBClusterSnapshotIdentifier=snapshot_id, DBClusterIdentifier=c.source, Tags=tags
                 )
         snap = self._wait(c.kind, snapshot_id)
-        return {
+        record: dict[str, Any] = {
             "provider": "aws-rds",
             "id": snapshot_id,
             "status": snap["Status"],
@@ -113,6 +85,8 @@ class AwsRdsSnapshots:
             "engine": snap.get("Engine"),
             "label": label,
         }
+        record["restoreHint"] = self.restore_hint(record)
+        return record
 
     def _wait(self, kind: str, snapshot_id: str) -> dict[str, Any]:
         deadline = self._monotonic() + self.config.wait_timeout
@@ -151,4 +125,4 @@ class AwsRdsSnapshots:
 
 
 def build(config: dict[str, Any], name: str) -> AwsRdsSnapshots:
-    return AwsRdsSnapshots(AwsRdsSnapshotConfig.model_validate(config), name)
+    return AwsRdsSnapshots(aws_common.validated(AwsRdsSnapshotConfig, config, name), name)

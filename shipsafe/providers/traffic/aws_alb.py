@@ -206,4 +206,4 @@ def _missing(message: str, checking: bool) -> ProviderError | ConfigurationError
 
 
 def build(config: dict[str, Any], name: str) -> AwsAlbRouter:
-    return AwsAlbRouter(AwsAlbTarget.model_validate(config))
+    return AwsAlbRouter(aws_common.validated(AwsAlbTarget, config, name))

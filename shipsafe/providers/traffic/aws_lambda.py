@@ -133,4 +133,4 @@ def _state(target: AwsLambdaTarget, alias: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(config: dict[str, Any], name: str) -> AwsLambdaRouter:
-    return AwsLambdaRouter(AwsLambdaTarget.model_validate(config))
+    return AwsLambdaRouter(aws_common.validated(AwsLambdaTarget, config, name))

@@ -179,4 +179,4 @@ class AwsRoute53Router:
 
 
 def build(config: dict[str, Any], name: str) -> AwsRoute53Router:
-    return AwsRoute53Router(AwsRoute53Target.model_validate(config))
+    return AwsRoute53Router(aws_common.validated(AwsRoute53Target, config, name))
