@@ -293,3 +293,48 @@ def test_composite_alarms_count_too(stubbed: Any) -> None:
         {"AlarmNames": ["a", "all"], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]},
     )
     assert source(client).query(MetricQuery("ALARMS(a, all)")).value == 1.0
+
+
+def test_inline_metrics_inside_math_become_hidden_inputs(stubbed: Any) -> None:
+    """FILL(..., 0): ALB publishes no 5xx datapoint when there were none."""
+    client, stub = stubbed
+
+    def metric(name: str) -> dict[str, Any]:
+        return {
+            "Metric": {
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": name,
+                "Dimensions": [{"Name": "TargetGroup", "Value": "targetgroup/green/2"}],
+            },
+            "Period": 60,
+            "Stat": "Sum",
+        }
+
+    expected = {
+        "MetricDataQueries": [
+            {
+                "Id": "inline0",
+                "MetricStat": metric("HTTPCode_Target_5XX_Count"),
+                "ReturnData": False,
+            },
+            {"Id": "inline1", "MetricStat": metric("RequestCount"), "ReturnData": False},
+            {
+                "Id": "result",
+                "Expression": "FILL(inline0, 0) / inline1",
+                "Period": 60,
+                "ReturnData": True,
+            },
+        ],
+        "StartTime": NOW - timedelta(seconds=60),
+        "EndTime": NOW,
+        "ScanBy": "TimestampDescending",
+    }
+    stub.add_response(
+        "get_metric_data", {"MetricDataResults": [_result("result", [0.0])]}, expected
+    )
+    text = (
+        "FILL(METRIC(AWS/ApplicationELB, HTTPCode_Target_5XX_Count, Sum, "
+        "TargetGroup=targetgroup/green/2), 0) / METRIC(AWS/ApplicationELB, RequestCount, Sum, "
+        "TargetGroup=targetgroup/green/2)"
+    )
+    assert source(client, now=lambda: NOW).query(MetricQuery(text, 30)).value == 0.0

@@ -13,8 +13,11 @@ A template's `query` is one of:
                                  it, e.g. TargetGroup={{canary}} for the aws-alb router.
     an id of args.metrics        that metric.
     anything else                a metric-math expression (or a Metrics Insights SELECT)
-                                 over the ids of args.metrics; the metrics themselves are not
-                                 returned, only the expression.
+                                 over the ids of args.metrics and over METRIC(...) written
+                                 inline, e.g. FILL(METRIC(AWS/ApplicationELB,
+                                 HTTPCode_Target_5XX_Count, Sum, TargetGroup={{canary}}), 0)
+                                 / METRIC(AWS/ApplicationELB, RequestCount, Sum,
+                                 TargetGroup={{canary}}); only the expression is returned.
 
 `args` (all optional):
 
@@ -42,8 +45,10 @@ from shipsafe.plan.sources import CloudWatchSource
 from shipsafe.providers import aws_common
 from shipsafe.providers.metrics.base import MetricQuery, QueryResult
 
-_CALL = re.compile(r"^\s*(ALARMS|METRIC)\s*\((.*)\)\s*$", re.DOTALL)
+_ALARMS = re.compile(r"^\s*ALARMS\s*\((.*)\)\s*$", re.DOTALL)
+_METRIC = re.compile(r"\bMETRIC\s*\(([^()]*)\)")
 _ID = re.compile(r"^[a-z][A-Za-z0-9_]*$")
+_INLINE_ID = re.compile(r"^inline[0-9]+$")
 REDUCERS: dict[str, Callable[[list[float]], float]] = {
     "last": lambda values: values[0],  # newest first (TimestampDescending)
     "max": max,
@@ -82,10 +87,10 @@ class CloudWatchMetrics:
             self.cw.describe_alarms(MaxRecords=1)
 
     def query(self, query: MetricQuery) -> QueryResult:
-        call = _CALL.match(query.text)
-        if call and call.group(1) == "ALARMS":
-            return self._alarms(_split(call.group(2)), query)
-        return self._metric_data(query, call.group(2) if call else None)
+        alarms = _ALARMS.match(query.text)
+        if alarms:
+            return self._alarms(_split(alarms.group(1)), query)
+        return self._metric_data(query)
 
     # alarms -------------------------------------------------------------------------------
     def _alarms(self, names: list[str], query: MetricQuery) -> QueryResult:
@@ -126,7 +131,7 @@ class CloudWatchMetrics:
         return QueryResult(value=float(len(alarming)), sent=sent, detail=detail)
 
     # metrics ------------------------------------------------------------------------------
-    def _metric_data(self, query: MetricQuery, inline: str | None) -> QueryResult:
+    def _metric_data(self, query: MetricQuery) -> QueryResult:
         args = query.args
         reduce_name = str(args.get("reduce", "last"))
         if reduce_name not in REDUCERS:
@@ -135,7 +140,7 @@ class CloudWatchMetrics:
                 f"not {reduce_name!r}"
             )
         period = _period(args.get("period"), query.window_seconds, self.name)
-        queries = self._data_queries(query.text, inline, args, period)
+        queries = self._data_queries(query.text, args, period)
         end = self._now().replace(microsecond=0)
         start = end - timedelta(seconds=max(query.window_seconds, period))
         sent = json.dumps(queries, separators=(",", ":"))
@@ -182,27 +187,21 @@ class CloudWatchMetrics:
         value = REDUCERS[reduce_name](finite)
         return QueryResult(value=value, sent=sent, detail=f"{reduce_name} of {len(finite)}")
 
-    def _data_queries(
-        self, text: str, inline: str | None, args: dict[str, Any], period: int
-    ) -> list[dict[str, Any]]:
+    def _data_queries(self, text: str, args: dict[str, Any], period: int) -> list[dict[str, Any]]:
         default_stat = str(args.get("stat", "Average"))
-        if inline is not None:
-            return [
-                {
-                    "Id": "result",
-                    "MetricStat": _inline_metric(inline, period, self.name),
-                    "ReturnData": True,
-                }
-            ]
         metrics = args.get("metrics") or {}
         if not isinstance(metrics, dict):
             raise ProviderError(f"cloudwatch {self.name}: args.metrics must be a mapping of ids")
-        queries = []
+        queries: list[dict[str, Any]] = []
         for metric_id, spec in metrics.items():
-            if not _ID.match(str(metric_id)) or metric_id == "result":
+            if (
+                not _ID.match(str(metric_id))
+                or metric_id == "result"
+                or _INLINE_ID.match(str(metric_id))
+            ):
                 raise ProviderError(
                     f"cloudwatch {self.name}: metric id {metric_id!r} must start with a lowercase "
-                    "letter, use letters, digits and _, and not be 'result'"
+                    "letter, use letters, digits and _, and not be 'result' or inline0, inline1..."
                 )
             queries.append(
                 {
@@ -211,11 +210,25 @@ class CloudWatchMetrics:
                     "ReturnData": metric_id == text.strip(),
                 }
             )
-        if text.strip() not in metrics:
-            queries.append(
-                {"Id": "result", "Expression": text.strip(), "Period": period, "ReturnData": True}
-            )
-        return queries
+        inline: list[dict[str, Any]] = []
+
+        def replace(match: re.Match[str]) -> str:
+            metric_id = f"inline{len(inline)}"
+            stat = _inline_metric(match.group(1), period, self.name)
+            inline.append({"Id": metric_id, "MetricStat": stat, "ReturnData": False})
+            return metric_id
+
+        expression = _METRIC.sub(replace, text).strip()
+        if expression == "inline0" and len(inline) == 1:
+            inline[0].update(Id="result", ReturnData=True)  # one metric, no math
+            return queries + inline
+        if expression in metrics:
+            return queries
+        return [
+            *queries,
+            *inline,
+            {"Id": "result", "Expression": expression, "Period": period, "ReturnData": True},
+        ]
 
 
 def _split(text: str) -> list[str]:
