@@ -8,7 +8,8 @@
     │   ├── PreflightError            a check before traffic moved refused the deploy
     │   └── ConfigurationError        a provider's target does not exist or is misconfigured
     ├── RefusedError              6  locked by another rollout, frozen environment, freeze window
-    │   └── LockedError
+    │   ├── LockedError
+    │   └── PolicyRefusal             the policy says not now (freeze, window, limit)
     ├── StoreError                1  the state store cannot be read or written
     │   ├── NotAShipsafeStore     2  the file is not a shipsafe database
     │   └── ConflictError         1  another writer changed the record first
@@ -61,6 +62,7 @@ class PolicyViolation(InputError):
     def __init__(self, message: str, findings: list[str] | None = None) -> None:
         super().__init__(message)
         self.findings = findings or [message]
+        self.problems = self.findings
 
 
 class UsageError(InputError):
@@ -81,6 +83,13 @@ class RefusedError(ShipsafeError):
 
 class LockedError(RefusedError):
     pass
+
+
+class PolicyRefusal(RefusedError):
+    def __init__(self, message: str, findings: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or [message]
+        self.problems = self.findings
 
 
 class StoreError(ShipsafeError):

@@ -29,6 +29,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SHIPSAFE_ACTOR", "ci-bot")
     monkeypatch.delenv("SHIPSAFE_STATE", raising=False)
+    # these tests are about the CLI's mechanics; the guardrails have their own tests
+    # (tests/guardrails/), so the built-in policy for production is swapped for an empty one
+    permissive = tmp_path / "permissive-policy.yaml"
+    permissive.write_text('apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n')
+    monkeypatch.setenv("SHIPSAFE_POLICY", str(permissive))
+    monkeypatch.delenv("SHIPSAFE_PARENT_ROLLOUT", raising=False)
     monkeypatch.delenv("CI", raising=False)
     return tmp_path
 

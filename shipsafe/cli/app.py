@@ -11,6 +11,7 @@ from shipsafe.cli import (
     control_commands,
     deploy_command,
     inspect_commands,
+    keys_commands,
     plan_commands,
 )
 
@@ -34,6 +35,7 @@ app.command()(control_commands.abort)
 app.command()(control_commands.rollback)
 app.command()(control_commands.approve)
 app.add_typer(audit_commands.audit_app, name="audit")
+app.add_typer(keys_commands.keys_app, name="keys")
 app.command()(plan_commands.schema)
 
 

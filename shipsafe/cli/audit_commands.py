@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
@@ -56,3 +57,58 @@ def verify(
             typer.echo(f"shipsafe: {problem}", err=True)
     if not result.ok:
         raise AuditError(f"{path}: the audit chain is broken ({len(result.problems)} problems)")
+
+
+@audit_app.command("pending")
+@exits
+def pending(
+    state: StateOpt = None,
+    output: OutputOpt = Output.human,
+    environment: Annotated[
+        str | None, typer.Option("--env", help="Only this environment.")
+    ] = None,
+) -> None:
+    """Emergency rollouts whose after-the-fact approval is still missing.
+
+    Approve one with `shipsafe approve ID --key YOUR.key` (its review gate).
+    """
+    from shipsafe.policy import review_pending
+    from shipsafe.store import open_store
+
+    settings = Settings(state=state, output=output)
+    store = open_store(settings.state, create=False)
+    try:
+        waiting = [
+            r for r in store.list_rollouts(environment=environment, limit=1000)
+            if review_pending(store, r)
+        ]
+        rows = [
+            {
+                "rollout_id": r.id,
+                "service": r.service,
+                "environment": r.environment,
+                "version": r.version,
+                "phase": r.phase.value,
+                "started_at": r.created_at.isoformat(),
+                "by": r.actor.id,
+                "reason": r.emergency_reason,
+                "review_gate": r.guardrails.review_gate,
+                "approvals_needed": r.guardrails.review_count,
+            }
+            for r in waiting
+        ]
+    finally:
+        store.close()
+    if settings.json:
+        for row in rows:
+            typer.echo(json.dumps({"kind": "pending_review", **row}))
+        return
+    if not rows:
+        typer.echo("no emergency rollouts await review")
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['rollout_id']}  {row['service']} {row['version']} -> {row['environment']}  "
+            f"{row['phase']}  by {row['by']}: {row['reason']}  "
+            f"(approve: shipsafe approve {row['rollout_id']} --key YOUR.key)"
+        )

@@ -59,6 +59,25 @@ AuditOpt = Annotated[
     ),
 ]
 
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        envvar="SHIPSAFE_POLICY",
+        help="Organisation policy file (default: the built-in policy).",
+        show_default=False,
+    ),
+]
+TrustOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trust",
+        envvar="SHIPSAFE_TRUST",
+        help="Trust file of approvers' public keys (if the policy names none).",
+        show_default=False,
+    ),
+]
+
 
 @dataclass
 class Settings:

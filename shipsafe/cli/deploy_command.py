@@ -12,8 +12,10 @@ from shipsafe.cli.common import (
     AuditOpt,
     Output,
     OutputOpt,
+    PolicyOpt,
     Settings,
     StateOpt,
+    TrustOpt,
     exits,
 )
 
@@ -30,12 +32,39 @@ def deploy(
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    policy: PolicyOpt = None,
+    trust: TrustOpt = None,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="Hotfix: pauses shortened as the policy allows; breakers, snapshots and the "
+            "audit stay; the approval may come after (shipsafe audit pending). Needs --reason.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why this is an emergency (audited).")
+    ] = None,
+    request_override: Annotated[
+        bool,
+        typer.Option(
+            "--request-override",
+            help="During a freeze, wait at gate freeze-override for a human (not you) to "
+            "approve, instead of exiting 6.",
+        ),
+    ] = False,
 ) -> None:
     """Roll a release out as the plan says; roll back by itself when a breaker trips.
 
-    Exit codes: 0 promoted, 2 invalid plan (nothing changed), 3 rolled back, 4 waiting for a
-    human (--detach), 5 rollback failed, 6 refused (locked or frozen).
+    The policy is checked first (the same findings as `validate`, plus freezes, windows and
+    limits); a refused deploy changes nothing and is recorded in the audit log.
+
+    Exit codes: 0 promoted, 2 invalid plan or policy violation (nothing changed), 3 rolled
+    back, 4 waiting for a human (--detach), 5 rollback failed, 6 refused (locked, frozen,
+    freeze window, protected blue, rollback window).
     """
+    import os
+
     from shipsafe.cli.session import (
         drive_to_end,
         exit_code_for,
@@ -45,11 +74,23 @@ def deploy(
     )
     from shipsafe.engine.control import start_deploy
     from shipsafe.plan.loader import load_plan
+    from shipsafe.policy import load_policy
+    from shipsafe.runner import PARENT_ENV
 
     settings = Settings(state=state, output=output, actor=actor, agent=agent, audit_log=audit_log)
     loaded = load_plan(plan)
+    rules = load_policy(policy, trust)
+    parent = os.environ.get(PARENT_ENV) or None
     with session(settings) as s:
-        engine = start_deploy(s.ctx, loaded)
+        engine = start_deploy(
+            s.ctx,
+            loaded,
+            policy=rules,
+            parent_id=parent,
+            emergency=emergency,
+            emergency_reason=reason,
+            request_override=request_override,
+        )
         drive_to_end(s, engine, detach)
         record = s.ctx.store.get_rollout(engine.record.id)
         code = exit_code_for(record)

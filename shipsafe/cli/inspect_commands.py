@@ -40,11 +40,12 @@ def _driver(lock: LockInfo | None, record: RolloutRecord, now: Any) -> dict[str,
 
 
 def _print_status(s: Any, doc: dict[str, Any], record: RolloutRecord) -> None:
+    from shipsafe.engine.steps import rollout_steps
     from shipsafe.plan.loader import plan_from_record
     from shipsafe.plan.steps import describe_step
 
     say = s.say
-    steps = plan_from_record(record.plan).effective_steps()
+    steps = rollout_steps(record, plan_from_record(record.plan))
     i = record.step_index
     step = f"step {i + 1}/{len(steps)}: {describe_step(steps[i])}" if i < len(steps) else ""
     say(f"{record.id}  {record.service} {record.version} -> {record.environment}", "bold")

@@ -7,39 +7,69 @@ from typing import Annotated
 
 import typer
 
-from shipsafe.cli.common import OutputOpt, exits
+from shipsafe.cli.common import OutputOpt, PolicyOpt, TrustOpt, exits
 
 
 @exits
 def validate(
     plan: Annotated[str, typer.Argument(help="The plan file (YAML).")],
     output: OutputOpt = "human",  # type: ignore[assignment]
+    policy: PolicyOpt = None,
+    trust: TrustOpt = None,
+    emergency: Annotated[
+        bool, typer.Option("--emergency", help="Check as for deploy --emergency.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="As for deploy.")] = None,
 ) -> None:
-    """Check a plan: structure, references, conditions. Exit 2 with every problem listed."""
+    """Check a plan: structure, references, conditions, and the policy (every finding with
+    the threat it guards against). Exit 2 with every problem listed."""
+    from shipsafe.errors import PolicyViolation
+    from shipsafe.identity import detect_actor
     from shipsafe.plan.loader import load_plan
     from shipsafe.plan.steps import describe_step
+    from shipsafe.policy import Request, Severity, findings_for_plan, load_policy
 
     loaded = load_plan(plan)
+    rules = load_policy(policy, trust)
+    request = Request(
+        actor_kind=detect_actor().kind.value, emergency=emergency, reason=reason
+    )
+    findings = findings_for_plan(loaded, rules, request)
+    errors = [f for f in findings if f.severity == Severity.ERROR]
     steps = loaded.effective_steps()
     if output == "json":
         typer.echo(
             json.dumps(
                 {
                     "kind": "result",
-                    "valid": True,
+                    "valid": not errors,
                     "plan": plan,
                     "digest": loaded.digest(),
+                    "policy": rules.source,
+                    "policy_digest": rules.digest,
+                    "findings": [f.to_json() for f in findings],
                     "steps": [describe_step(s) for s in steps],
                 }
             )
         )
+        if errors:
+            raise typer.Exit(2)
         return
+    for finding in findings:
+        typer.echo(finding.line(), err=finding.severity == Severity.ERROR)
+    if errors:
+        raise PolicyViolation(
+            f"{plan}: {len(errors)} policy error(s) under policy {rules.source}",
+            [f"{plan}: {len(errors)} policy error(s) under policy {rules.source} "
+             f"(sha256:{rules.digest[:12]}); nothing was changed"],
+        )
     meta = loaded.metadata
     typer.echo(
         f"{plan}: valid - {meta.name} {loaded.release.version} to {meta.environment} via "
         f"{loaded.target.router}, {len(steps)} steps, {len(loaded.breakers)} breaker(s)"
     )
     typer.echo(f"digest sha256:{loaded.digest()}")
+    typer.echo(f"policy {rules.source} sha256:{rules.digest[:12]}: no errors")
     for i, step in enumerate(steps, 1):
         typer.echo(f"  {i}. {describe_step(step)}")
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipsafe.engine.context import EngineContext
+from shipsafe.engine.context import ApprovalRefused, EngineContext
 from shipsafe.engine.driver import drive
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.rollout import RolloutEngine
 from shipsafe.errors import (
     ConfigurationError,
     LockedError,
+    PolicyRefusal,
+    PolicyViolation,
     PreflightError,
     RollbackFailed,
     ShipsafeError,
@@ -22,6 +24,9 @@ from shipsafe.errors import (
 from shipsafe.plan.models import Plan
 from shipsafe.records import Command, CommandKind, EventType, Phase, Reason
 from shipsafe.store.base import LockOutcome
+
+if TYPE_CHECKING:
+    from shipsafe.policy import Decision, LoadedPolicy
 
 
 def start_deploy(
@@ -32,12 +37,31 @@ def start_deploy(
     policy_digest: str | None = None,
     emergency: bool = False,
     emergency_reason: str | None = None,
+    policy: LoadedPolicy | None = None,
+    request_override: bool = False,
 ) -> RolloutEngine:
-    """Create the rollout, take the lock, preflight, snapshot and start step 1.
+    """Check the policy, create the rollout, take the lock, preflight, snapshot, step 1.
 
-    Raises LockedError (exit 6) while another rollout of the same service and environment
-    holds a live lease; rolls back an abandoned one (expired lease) first, and says so.
+    With a policy (the CLI always passes one: the file given, or the built-in default), every
+    finding is computed first; a deploy the policy refuses is recorded (and so audited) as
+    an aborted rollout and raises PolicyViolation (exit 2) or PolicyRefusal (exit 6) before
+    anything is touched. Raises LockedError (exit 6) while another rollout of the same
+    service and environment holds a live lease; rolls back an abandoned one (expired lease)
+    first, and says so.
     """
+    decision = None
+    if policy is not None:
+        from shipsafe.policy import Request, decide
+
+        request = Request(
+            actor_kind=ctx.actor.kind.value,
+            emergency=emergency,
+            reason=emergency_reason,
+            parent_id=parent_id,
+            request_override=request_override,
+        )
+        decision = decide(ctx.store, ctx.clock.now(), plan, policy, request)
+        policy_digest = decision.policy_digest
     engine = RolloutEngine.new(
         ctx,
         plan,
@@ -45,7 +69,10 @@ def start_deploy(
         policy_digest=policy_digest,
         emergency=emergency,
         emergency_reason=emergency_reason,
+        guardrails=decision.guardrails if decision else None,
     )
+    if decision is not None and (decision.errors or decision.refusals):
+        _refuse(ctx, engine, decision)
     record = engine.record
     taken_from = _clear_the_way(ctx, record.lock_key, record.id)
     outcome = ctx.store.acquire_lock(
@@ -53,19 +80,7 @@ def start_deploy(
     )
     ctx.store.create_rollout(record)
     engine.record = ctx.store.get_rollout(record.id)
-    engine.emit(
-        EventType.ROLLOUT_CREATED,
-        message=f"{record.name} {record.version} to {record.environment} by "
-        f"{record.actor.label()}",
-        data={
-            "version": record.version,
-            "plan_digest": record.plan_digest,
-            "policy_digest": record.policy_digest,
-            "actor": record.actor.model_dump(mode="json"),
-            "parent": record.parent_id,
-            "emergency": record.emergency,
-        },
-    )
+    _created(engine, decision)
     if outcome == LockOutcome.TAKEN_OVER or taken_from:
         engine.emit(
             EventType.LOCK_TAKEN_OVER,
@@ -80,6 +95,75 @@ def start_deploy(
         ctx.store.release_lock(record.lock_key, record.id)
         raise
     return engine
+
+
+def _created(engine: RolloutEngine, decision: Decision | None) -> None:
+    record = engine.record
+    rails = record.guardrails
+    engine.emit(
+        EventType.ROLLOUT_CREATED,
+        message=f"{record.name} {record.version} to {record.environment} by "
+        f"{record.actor.label()}"
+        + (f" - EMERGENCY: {record.emergency_reason}" if record.emergency else ""),
+        data={
+            "version": record.version,
+            "plan_digest": record.plan_digest,
+            "policy_digest": record.policy_digest,
+            "policy": rails.policy,
+            "trust_digest": rails.trust_digest,
+            "actor": record.actor.model_dump(mode="json"),
+            "parent": record.parent_id,
+            "emergency": record.emergency,
+            "emergency_reason": record.emergency_reason,
+        },
+    )
+    if decision is None:
+        return
+    findings = [f.to_json() for f in decision.findings]
+    engine.emit(
+        EventType.POLICY_EVALUATED,
+        message=f"policy {rails.policy} (sha256:{(record.policy_digest or '')[:12]}): "
+        f"{len(decision.errors)} error(s), {len(decision.refusals)} refusal(s), "
+        f"{len(decision.gates)} gate(s), {len(findings)} finding(s)"
+        + "".join(f"; gate {g.name} first" for g in rails.gates)
+        + (f"; review {rails.review_gate} after the fact" if rails.review_gate else ""),
+        data={"findings": findings, "gates": [g.name for g in rails.gates]},
+    )
+
+
+def _refuse(ctx: EngineContext, engine: RolloutEngine, decision: Decision) -> None:
+    """Record the refused deploy (aborted before anything was touched) and raise."""
+    from shipsafe.records import Guardrails
+
+    engine.record.guardrails = Guardrails(
+        policy=engine.record.guardrails.policy,
+        trust_digest=engine.record.guardrails.trust_digest,
+    )  # nothing to enforce or review: it never started
+    ctx.store.create_rollout(engine.record)
+    engine.record = ctx.store.get_rollout(engine.record.id)
+    _created(engine, decision)
+    stopping = decision.errors or decision.refusals
+    lines = [f.line() for f in stopping]
+    violation = bool(decision.errors)
+    reason = Reason.POLICY_VIOLATION if violation else Reason.FROZEN
+    summary = (
+        f"refused by policy {engine.record.guardrails.policy}: " + "; ".join(
+            f.message for f in stopping
+        )
+    )
+    engine.emit(
+        EventType.DEPLOY_REFUSED,
+        reason,
+        summary,
+        data={"findings": [f.to_json() for f in stopping], "exit_code": 2 if violation else 6},
+    )
+    engine._to(Phase.ABORTED, reason, summary)
+    engine.save()
+    engine.emit(EventType.ROLLOUT_FINISHED, reason, summary, data={"phase": "aborted"})
+    header = f"{engine.record.id}: deploy refused, nothing was changed"
+    if violation:
+        raise PolicyViolation(header, [*lines, header])
+    raise PolicyRefusal(header, [*lines, header])
 
 
 def _clear_the_way(ctx: EngineContext, key: str, new_id: str) -> str | None:
@@ -176,6 +260,9 @@ def submit_command(
     wait for the result; if not (lease expired or parked), we take the lease and drive."""
     store = ctx.store
     record = store.get_rollout(rollout_id)
+    gate = (args or {}).get("gate")
+    if kind == CommandKind.APPROVE and gate and gate == record.guardrails.review_gate:
+        return review(ctx, record.id, args or {})
     if record.phase not in _ALLOWED[kind]:
         raise UsageError(f"cannot {kind.value} rollout {record.id}: it is {record.phase.value}")
     if kind == CommandKind.ROLLBACK and record.phase == Phase.SUCCEEDED:
@@ -216,6 +303,44 @@ def submit_command(
     phase = driver(engine, detach=detach)
     applied = store.get_command(command.id) if command.id is not None else command
     return CommandResult(record.id, applied, True, phase, applied.result)
+
+
+def review(ctx: EngineContext, rollout_id: str, args: dict[str, Any]) -> CommandResult:
+    """The after-the-fact approval of an emergency rollout: verified and recorded at once by
+    this process (no driver needed; the rollout may be long finished)."""
+    store = ctx.store
+    record = store.get_rollout(rollout_id)
+    gate = str(record.guardrails.review_gate)
+    now = ctx.clock.now()
+    command = store.add_command(
+        Command(rollout_id=record.id, kind=CommandKind.APPROVE, actor=ctx.actor, created_at=now,
+                args=args)
+    )
+    bus = EventBus(store, ctx.clock, ctx.actor.id, ctx.subscribers)
+    try:
+        approval = ctx.approvals.verify(record, gate, command, now)
+    except ApprovalRefused as exc:
+        result = f"refused: {exc}"
+        bus.emit(
+            record.id,
+            EventType.APPROVAL_REFUSED,
+            message=f"review {gate} by {ctx.actor.label()} refused: {exc}",
+            data={"gate": gate, "by": ctx.actor.id, "reason": str(exc)},
+        )
+    else:
+        store.add_approval(approval)
+        result = f"approved {gate}"
+        bus.emit(
+            record.id,
+            EventType.APPROVAL_ACCEPTED,
+            Reason.APPROVED,
+            f"emergency review {gate} approved by {approval.signer or ctx.actor.id}",
+            data={"gate": gate, "by": ctx.actor.id, "signer": approval.signer,
+                  "key_id": approval.payload.get("key_id")},
+        )
+    assert command.id is not None
+    store.mark_command_applied(command.id, result, now)
+    return CommandResult(record.id, store.get_command(command.id), True, record.phase, result)
 
 
 def _wait_for_driver(

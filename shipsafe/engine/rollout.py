@@ -19,7 +19,7 @@ from shipsafe.engine.phases import transition
 from shipsafe.errors import ConfigurationError, PreflightError, ProviderError, UsageError
 from shipsafe.plan.loader import plan_from_record
 from shipsafe.plan.models import Plan, render_query
-from shipsafe.plan.steps import ApprovalStep, PromoteStep, describe_step, gate_name, step_spec
+from shipsafe.plan.steps import ApprovalStep, PromoteStep, describe_step, step_spec
 from shipsafe.providers.metrics.base import MetricQuery, MetricSource
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import (
@@ -171,10 +171,7 @@ class RolloutEngine:
 
     def gate_of(self, step: Any, index: int) -> str:
         """A gate's name; plan gates are numbered as in the plan file (gate-<step>)."""
-        gates = self.record.guardrails.gates
-        if index < len(gates):
-            return gates[index].name
-        return gate_name(step, index - len(gates))
+        return steps.gate_at(self.record, step, index)
 
     def required_approvals(self, step: Any, index: int) -> int:
         gates = self.record.guardrails.gates

@@ -18,6 +18,7 @@ from shipsafe.plan.steps import (
     Pause,
     PromoteSpec,
     SetWeight,
+    gate_name,
     step_kind,
     step_spec,
 )
@@ -68,6 +69,25 @@ def rollout_steps(record: RolloutRecord, plan: Plan) -> list[Any]:
         for g in record.guardrails.gates
     ]
     return gates + plan.effective_steps()
+
+
+def gate_at(record: RolloutRecord, step: Any, index: int) -> str:
+    """A gate's name; plan gates are numbered as in the plan file (gate-<step>)."""
+    gates = record.guardrails.gates
+    if index < len(gates):
+        return gates[index].name
+    return gate_name(step, index - len(gates))
+
+
+def waiting_gate(record: RolloutRecord, plan: Plan) -> str | None:
+    """The gate a rollout awaits approval at, if any."""
+    if record.phase != Phase.AWAITING_APPROVAL:
+        return None
+    all_steps = rollout_steps(record, plan)
+    index = record.step_index
+    if index >= len(all_steps) or not isinstance(all_steps[index], ApprovalStep):
+        return None
+    return gate_at(record, all_steps[index], index)
 
 
 def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepState:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -77,10 +77,12 @@ def _clean_loc(loc: tuple[Any, ...]) -> PathKey:
     return tuple(out)
 
 
-def _message(error: Any, data: Any, path: PathKey) -> str:
+def _message(
+    error: Any, data: Any, path: PathKey, model: type[BaseModel] = Plan
+) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"unknown key {path[-1]!r}" + _allowed_keys(data, path)
+        return f"unknown key {path[-1]!r}" + _allowed_keys(data, path, model)
     if kind == "step_kind":
         found = _value_at(data, path)
         if isinstance(found, dict):
@@ -107,8 +109,8 @@ def _value_at(data: Any, path: PathKey) -> Any:
     return data
 
 
-def _allowed_keys(data: Any, path: PathKey) -> str:
-    model = _model_at(Plan, path[:-1])
+def _allowed_keys(data: Any, path: PathKey, root: type[BaseModel] = Plan) -> str:
+    model = _model_at(root, path[:-1])
     if model is None:
         return ""
     keys = [f.alias or n for n, f in model.model_fields.items()]
@@ -155,8 +157,34 @@ def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:
     return f"{source}{line}: not valid YAML: {problem}"
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def load_plan_text(text: str, source: str = "<plan>") -> Plan:
     """Parse and validate a plan. Raises PlanError listing every problem, one line each."""
+    plan, located, problems = _load(Plan, text, source, "a plan is a mapping with apiVersion, "
+                                    "kind, metadata, ...")
+    for path, message in cross_check(plan):
+        line = located.line_of(path)
+        where = f"{source}:{line}" if line else source
+        problems.append(f"{where}: {format_path(path)}: {message}")
+    if problems:
+        raise PlanError(problems[0], problems)
+    return plan
+
+
+def load_model_text(model: type[M], text: str, source: str) -> M:
+    """Parse and validate another YAML document (the policy) the way plans are: every
+    problem with its file, line and field. Raises PlanError."""
+    loaded, _, problems = _load(model, text, source, "expected a mapping")
+    if problems:
+        raise PlanError(problems[0], problems)
+    return loaded
+
+
+def _load(model: type[M], text: str, source: str, not_a_mapping: str) -> tuple[
+    M, _Located, list[str]
+]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -169,13 +197,13 @@ def load_plan_text(text: str, source: str = "<plan>") -> Plan:
     except yaml.YAMLError as exc:
         raise PlanError(_yaml_problem(source, exc)) from None
     if not isinstance(data, dict):
-        raise PlanError(f"{source}:1: a plan is a mapping with apiVersion, kind, metadata, ...")
+        raise PlanError(f"{source}:1: {not_a_mapping}")
     problems = [
         f"{source}:{line}: {format_path(path)}: key appears twice"
         for path, line in located.duplicates
     ]
     try:
-        plan = Plan.model_validate(data)
+        loaded = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             path = _clean_loc(error["loc"])
@@ -183,15 +211,11 @@ def load_plan_text(text: str, source: str = "<plan>") -> Plan:
                 path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
             line = located.line_of(path)
             where = f"{source}:{line}" if line else source
-            problems.append(f"{where}: {format_path(path)}: {_message(error, data, path)}")
+            problems.append(
+                f"{where}: {format_path(path)}: {_message(error, data, path, model)}"
+            )
         raise PlanError(problems[0], problems) from None
-    for path, message in cross_check(plan):
-        line = located.line_of(path)
-        where = f"{source}:{line}" if line else source
-        problems.append(f"{where}: {format_path(path)}: {message}")
-    if problems:
-        raise PlanError(problems[0], problems)
-    return plan
+    return loaded, located, problems
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -1,0 +1,236 @@
+"""Rules over the moment and the other rollouts in the store: freeze windows, environment
+freeze after a rollback, concurrency, chains of deploys, protected blue, the rollback window
+of the previous release, pending emergency reviews. (store, now, plan, rules) -> findings.
+
+A freeze (window or environment) is a refusal (exit 6) unless the deploy asks for an
+override, which turns it into an approval gate before the first step (a human other than
+the deployer signs it). A chain past the depth limit always becomes a gate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shipsafe.plan.models import Plan
+from shipsafe.plan.steps import MigrateSpec, step_spec
+from shipsafe.policy.findings import Finding, Severity, Threat
+from shipsafe.policy.model import EnvironmentRules
+from shipsafe.policy.plan_rules import Request
+from shipsafe.records import Phase, RolloutRecord, lock_key
+from shipsafe.store.base import StateStore
+
+FREEZE_GATE = "freeze-override"
+CASCADE_GATE = "cascade-checkpoint"
+REVIEW_GATE = "emergency-review"
+
+LOOK_BACK = 200  # rollouts of the environment looked at
+
+
+def slot(environment: str, service: str, server: str) -> str:
+    """What a rollout deploys into or protects: a server of a service in an environment."""
+    return f"{environment}/{service}/{server}"
+
+
+def check_runtime(
+    store: StateStore, now: datetime, plan: Plan, rules: EnvironmentRules, request: Request
+) -> list[Finding]:
+    env, service = plan.metadata.environment, plan.metadata.service
+    others = store.list_rollouts(environment=env, limit=LOOK_BACK)
+    out: list[Finding] = []
+    out += _freeze(now, rules, others, env, request)
+    out += _concurrency(rules, others, env, lock_key(env, service))
+    out += _protected_blue(now, plan, others)
+    out += _contract_window(now, plan, rules, others)
+    out += _chain(store, rules, request, env)
+    out += _pending_reviews(store, rules, request, others, env)
+    return out
+
+
+def _freeze(
+    now: datetime,
+    rules: EnvironmentRules,
+    others: list[RolloutRecord],
+    env: str,
+    request: Request,
+) -> list[Finding]:
+    severity = Severity.GATE if request.request_override else Severity.REFUSED
+    how = (
+        f"a human other than you must approve gate {FREEZE_GATE} before the first step"
+        if request.request_override
+        else "deploy after it, or ask for a human override with --request-override"
+    )
+    out: list[Finding] = []
+    for window in rules.freeze_windows:
+        if window.active(now):
+            why = f": {window.reason}" if window.reason else ""
+            out.append(Finding(
+                "freezeWindows", Threat.BLAST_RADIUS, severity,
+                f"{env} is inside freeze window {window.describe()}{why}; {how}",
+            ))
+    for other in others:
+        if other.phase in (Phase.ROLLING_BACK, Phase.ROLLBACK_FAILED):
+            out.append(Finding(
+                "environmentFreeze", Threat.CASCADE, severity,
+                f"{env} is frozen: rollout {other.id} ({other.service}) is "
+                f"{other.phase.value}; {how}",
+            ))
+        elif (
+            other.phase == Phase.ROLLED_BACK
+            and rules.freeze_after_rollback
+            and other.finished_at is not None
+            and now < other.finished_at + timedelta(seconds=rules.freeze_after_rollback)
+        ):
+            until = other.finished_at + timedelta(seconds=rules.freeze_after_rollback)
+            out.append(Finding(
+                "freezeAfterRollback", Threat.CASCADE, severity,
+                f"{env} is frozen until {until:%Y-%m-%d %H:%M:%S}Z: rollout {other.id} "
+                f"({other.service}) rolled back at {other.finished_at:%H:%M:%S}Z; {how}",
+            ))
+    return out
+
+
+def _concurrency(
+    rules: EnvironmentRules, others: list[RolloutRecord], env: str, key: str
+) -> list[Finding]:
+    limit = rules.max_concurrent_rollouts
+    if limit is None:
+        return []
+    running = [o for o in others if not o.phase.terminal and o.lock_key != key]
+    if len(running) < limit:
+        return []
+    names = ", ".join(o.id for o in running[:5])
+    return [Finding(
+        "maxConcurrentRollouts", Threat.CASCADE, Severity.REFUSED,
+        f"{env} already has {len(running)} rollout(s) in progress ({names}); the policy "
+        f"allows {limit} at once",
+    )]
+
+
+def _window_end(record: RolloutRecord) -> datetime | None:
+    if record.finished_at is None:
+        return None
+    return record.finished_at + timedelta(seconds=record.guardrails.rollback_window_seconds)
+
+
+def _protected_blue(now: datetime, plan: Plan, others: list[RolloutRecord]) -> list[Finding]:
+    meta = plan.metadata
+    touches = slot(meta.environment, meta.service, plan.target.canary_name)
+    out: list[Finding] = []
+    for other in others:
+        end = _window_end(other)
+        if (
+            other.phase == Phase.SUCCEEDED
+            and other.guardrails.protects == touches
+            and end is not None
+            and now < end
+        ):
+            out.append(Finding(
+                "blueProtected", Threat.BLUE_GREEN_CORRUPTION, Severity.REFUSED,
+                f"{plan.target.canary_name} is blue of rollout {other.id}, the way back, "
+                f"protected until {end:%Y-%m-%d %H:%M:%S}Z (its rollback window); this "
+                "rollout would deploy into it",
+                "target",
+            ))
+    return out
+
+
+def _contract_window(
+    now: datetime, plan: Plan, rules: EnvironmentRules, others: list[RolloutRecord]
+) -> list[Finding]:
+    contracts = [
+        (i, step_spec(s)) for i, s in enumerate(plan.steps)
+        if isinstance(step_spec(s), MigrateSpec) and step_spec(s).compatibility == "contract"
+    ]
+    if not contracts:
+        return []
+    previous = next(
+        (o for o in others if o.service == plan.metadata.service and o.phase == Phase.SUCCEEDED),
+        None,
+    )
+    if previous is None or previous.finished_at is None:
+        return []
+    seconds = previous.guardrails.rollback_window_seconds or rules.rollback_window
+    end = previous.finished_at + timedelta(seconds=seconds)
+    if now >= end:
+        return []
+    return [
+        Finding(
+            "contractInRollbackWindow", Threat.MIGRATION_LOCK_IN, Severity.REFUSED,
+            f"contract migration {spec.name} would remove what release {previous.version} "
+            f"({previous.id}) needs while its rollback window is open (until "
+            f"{end:%Y-%m-%d %H:%M:%S}Z); run it after the window closes",
+            f"steps[{i}].migrate",
+        )
+        for i, spec in contracts
+    ]
+
+
+def chain_depth(store: StateStore, parent_id: str | None, limit: int = 50) -> int | None:
+    """How many deploys started this one (0: none). None when the chain cannot be followed
+    (a parent that is not in this store): unknown counts as too deep (fail closed)."""
+    depth, current = 0, parent_id
+    seen: set[str] = set()
+    while current is not None:
+        if current in seen or depth > limit:
+            return None
+        seen.add(current)
+        try:
+            record = store.get_rollout(current)
+        except Exception:  # UsageError: not in this store
+            return None
+        depth += 1
+        current = record.parent_id
+    return depth
+
+
+def _chain(
+    store: StateStore, rules: EnvironmentRules, request: Request, env: str
+) -> list[Finding]:
+    if request.parent_id is None or rules.max_chain_depth is None:
+        return []
+    depth = chain_depth(store, request.parent_id)
+    if depth is not None and depth <= rules.max_chain_depth:
+        return []
+    known = (
+        f"this deploy is {depth} deep in a chain of deploys started by deploys"
+        if depth is not None
+        else f"its parent rollout {request.parent_id} is not in this state store"
+    )
+    return [Finding(
+        "maxChainDepth", Threat.CASCADE, Severity.GATE,
+        f"{known}; {env} allows {rules.max_chain_depth} without a human: gate {CASCADE_GATE} "
+        "must be approved before the first step",
+    )]
+
+
+def _pending_reviews(
+    store: StateStore,
+    rules: EnvironmentRules,
+    request: Request,
+    others: list[RolloutRecord],
+    env: str,
+) -> list[Finding]:
+    if not request.emergency:
+        return []
+    pending = [o for o in others if review_pending(store, o)]
+    limit = rules.emergency.max_pending_reviews
+    if len(pending) < limit:
+        return []
+    return [Finding(
+        "emergency.maxPendingReviews", Threat.HOTFIX_BYPASS, Severity.REFUSED,
+        f"{len(pending)} emergency rollout(s) in {env} still await their review "
+        f"({', '.join(o.id for o in pending[:5])}); approve them first "
+        "(shipsafe audit pending)",
+    )]
+
+
+def review_pending(store: StateStore, record: RolloutRecord) -> bool:
+    gate = record.guardrails.review_gate
+    if not record.emergency or not gate:
+        return False
+    if store.get_snapshot(record.id) is None:
+        return False  # refused or stopped at preflight: nothing was changed
+    approvers = {
+        (a.signer or a.actor.id).lower() for a in store.approvals(record.id) if a.gate == gate
+    }
+    return len(approvers) < record.guardrails.review_count
