@@ -43,20 +43,29 @@ _QUIET = {EventType.WEIGHT_INTENT, EventType.LOCK_ACQUIRED, EventType.LOCK_RELEA
 
 class HumanRenderer:
     def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
-        self.console = console or Console(highlight=False)
+        # soft_wrap: a line is one line in CI logs and pipes, whatever the width
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.verbose = verbose
+        self._last_text = ""
 
     def __call__(self, event: Event) -> None:
         if event.type in _QUIET and not self.verbose:
             return
-        if event.type == EventType.MEASUREMENT and not self.verbose:
-            if event.data.get("phase") == "successful":
-                self._line(event, "dim", "·", _measurement(event.data))
-                return
-            self._line(event, "yellow", "·", _measurement(event.data))
+        if event.type == EventType.MEASUREMENT:
+            style = "dim" if event.data.get("phase") == "successful" else "yellow"
+            self._line(event, style, "·", _measurement(event.data))
             return
         style, icon = _STYLE.get(event.type, ("", "·"))
-        self._line(event, style, icon, event.message or event.type.value)
+        text = event.message or event.type.value
+        if text == self._last_text and not self.verbose:
+            # one cause shows up in several events (tripped, phase change, rollback started,
+            # finished): say it once, then only what changed
+            if event.type != EventType.PHASE_CHANGED:
+                return
+            text = f"{event.data.get('from')} -> {event.data.get('to')}"
+        else:
+            self._last_text = text
+        self._line(event, style, icon, text)
 
     def _line(self, event: Event, style: str, icon: str, text: str) -> None:
         stamp = event.time.astimezone().strftime("%H:%M:%S")
@@ -74,4 +83,6 @@ def _measurement(data: dict[str, Any]) -> str:
     value = data.get("value")
     shown = "no data" if value is None else f"{value:.6g}"
     condition = data.get("condition") or ""
-    return f"{data.get('metric')} = {shown}  ({condition}) {data.get('phase')}"
+    run = str(data.get("run", ""))
+    where = "breaker" if run == "breakers" else run
+    return f"{data.get('metric')} = {shown}  ({condition}) {data.get('phase')}  [{where}]"
