@@ -93,11 +93,15 @@ class Rig:
 
     # readiness -------------------------------------------------------------------------
     def wait_for_traffic_data(self, timeout: float = 30.0) -> None:
-        """Prometheus has a rate of the stable server's answers: the queries have data."""
-        query = 'sum(rate(haproxy_server_http_responses_total{proxy="demo",server="stable"}[5s]))'
+        """Prometheus has rates of stable's answers from HAProxy and from the demo service
+        itself (shipsafe's preflight runs the plan's queries against stable)."""
+        queries = (
+            'sum(rate(haproxy_server_http_responses_total{proxy="demo",server="stable"}[5s]))',
+            'sum(rate(demo_requests_total{server="stable"}[5s]))',
+        )
         wait_until(
-            lambda: (self.prometheus.value(query) or 0) > 0,
-            "prometheus to have a rate of stable's answers",
+            lambda: all((self.prometheus.value(query) or 0) > 0 for query in queries),
+            "prometheus to have rates of stable's answers (haproxy and demo service)",
             timeout,
             0.25,
         )

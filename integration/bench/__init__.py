@@ -1,0 +1,1 @@
+"""Benchmarks against the rig: each script prints its figures (not timed tests)."""
