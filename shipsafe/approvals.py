@@ -272,6 +272,10 @@ class GuardedApprovals:
                 f"signed for rollout {payload.get('rollout_id')}, not {record.id}: an approval "
                 "is not transferable"
             )
+        if sha256_hex(record.plan) != record.plan_digest:
+            raise ApprovalRefused(
+                "the rollout's stored plan does not match its digest: the record was edited"
+            )
         if payload.get("plan_digest") != record.plan_digest:
             raise ApprovalRefused(
                 f"signed for plan sha256:{str(payload.get('plan_digest'))[:16]}, but this "

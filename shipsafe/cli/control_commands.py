@@ -181,15 +181,103 @@ def approve(
     gate: Annotated[
         str | None, typer.Option("--gate", help="Gate name (default: the one waiting).")
     ] = None,
-    detach: DetachOpt = False,
+    detach: DetachOpt = True,
     wait: WaitOpt = 120.0,
     state: StateOpt = None,
     output: OutputOpt = Output.human,
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar="SHIPSAFE_APPROVER_KEY",
+            help="Your ed25519 private key (shipsafe keys generate): signs the rollout id, "
+            "the plan digest, the gate and an expiry.",
+            show_default=False,
+        ),
+    ] = None,
+    expires: Annotated[
+        str, typer.Option("--expires", help="How long the signed approval stays valid.")
+    ] = "1h",
+    sign_only: Annotated[
+        bool,
+        typer.Option(
+            "--sign-only",
+            help="Print the signed approval (JSON) instead of submitting it: hand it to "
+            "whoever submits it with --signed FILE.",
+        ),
+    ] = False,
+    signed: Annotated[
+        str | None,
+        typer.Option("--signed", help="Submit a signed approval made with --sign-only."),
+    ] = None,
 ) -> None:
-    """Approve the gate a rollout is waiting at."""
+    """Approve the gate a rollout is waiting at (or the review of an emergency rollout).
+
+    Exit 0 when accepted (and the rollout went on), 4 when it still waits for a human, 2
+    when the approval is refused (the reason is printed and audited).
+    """
+    import json
+    from pathlib import Path
+
+    from shipsafe.errors import UsageError
+
+    settings = _settings(state, output, actor, agent, audit_log)
     args: dict[str, Any] = {"gate": gate} if gate else {}
-    act("approve", rollout_id, args, _settings(state, output, actor, agent, audit_log),
-        detach, wait)
+    if signed is not None:
+        try:
+            document = json.loads(Path(signed).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{signed}: not a signed approval: {exc}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
+            raise UsageError(f"{signed}: not a signed approval")
+        args = {"gate": gate or str(document["payload"].get("gate", "")), "signed": document}
+    elif key is not None or not gate:
+        args = _approval_args(rollout_id, gate, key, expires, settings)
+    if sign_only:
+        if "signed" not in args:
+            raise UsageError("--sign-only needs --key (and a gate to sign)")
+        typer.echo(json.dumps(args["signed"]))
+        return
+    # Whoever drives after an approval stops when a human is needed again: a refused approval
+    # leaves the rollout waiting, and this process must not sit on it until someone else
+    # approves (the lock is parked for them instead).
+    act("approve", rollout_id, args, settings, True, wait)
+
+
+def _approval_args(
+    rollout_id: str, gate: str | None, key: str | None, expires: str, settings: Settings
+) -> dict[str, Any]:
+    """Find the gate (the one waiting, or a pending emergency review) and sign it."""
+    from datetime import timedelta
+
+    from shipsafe.clock import SystemClock
+    from shipsafe.durations import parse_duration
+    from shipsafe.engine.steps import waiting_gate
+    from shipsafe.errors import UsageError
+    from shipsafe.plan.loader import plan_from_record
+    from shipsafe.store import open_store
+
+    store = open_store(settings.state, create=False)
+    try:
+        record = store.get_rollout(rollout_id)
+        now = SystemClock().now()
+        if gate is None:
+            gate = waiting_gate(record, plan_from_record(record.plan))
+        if gate is None and record.guardrails.review_gate:
+            gate = record.guardrails.review_gate
+        if gate is None:
+            return {}  # the engine says "no approval gate is waiting"
+        if key is None:
+            return {"gate": gate}
+        try:
+            valid = timedelta(seconds=parse_duration(expires))
+        except ValueError as exc:
+            raise UsageError(f"--expires: {exc}") from None
+        from shipsafe.approvals import sign_approval
+
+        return {"gate": gate, "signed": sign_approval(key, record, gate, now, valid)}
+    finally:
+        store.close()

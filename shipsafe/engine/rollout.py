@@ -412,6 +412,8 @@ class RolloutEngine:
                 assert outcome.phase is not None and outcome.reason is not None
                 if self.record.phase != outcome.phase:
                     self._pause(outcome.phase, outcome.reason, outcome.message)
+                else:
+                    self.runtime.pause_message = outcome.message  # e.g. 1 of 2 approvals now
                 return None
             assert outcome.reason is not None
             self.begin_rollback(outcome.reason, outcome.message)
