@@ -31,7 +31,13 @@ def deploy(plan: Path, state: Path) -> int:
     """`shipsafe deploy`, its live output straight to the terminal."""
     argv = [sys.executable, "-m", "shipsafe", "deploy", str(plan), "--state", str(state)]
     print("$ shipsafe deploy", plan.name, flush=True)
-    return subprocess.run(argv, check=False).returncode
+    process = subprocess.Popen(argv)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # shipsafe got the same Ctrl-C and rolls back to its snapshot: let it finish that
+        process.wait(timeout=60)
+        raise
 
 
 def main() -> int:
