@@ -8,6 +8,7 @@ import typer
 
 from shipsafe.cli import (
     audit_commands,
+    aws_commands,
     control_commands,
     deploy_command,
     inspect_commands,
@@ -36,6 +37,7 @@ app.command()(control_commands.rollback)
 app.command()(control_commands.approve)
 app.add_typer(audit_commands.audit_app, name="audit")
 app.add_typer(keys_commands.keys_app, name="keys")
+app.add_typer(aws_commands.store_app, name="store")
 app.command()(plan_commands.schema)
 
 
