@@ -68,5 +68,5 @@ class Shipsafe:
         return self.start(*args, actor=actor).wait(timeout)
 
     def init_store(self) -> Finished:
-        argv = [sys.executable, "-m", "shipsafe.cli.aws_commands", "store", "init"]
+        argv = [sys.executable, "-m", "shipsafe", "store", "init"]
         return Running(argv, self.env).wait(60)

@@ -3,8 +3,9 @@
     shipsafe store init --state dynamodb://TABLE    create the shared table (idempotent)
     shipsafe audit verify --source s3://B/PREFIX    verify the audit chain from S3 alone
 
-Registered in shipsafe/cli/app.py (`store`) and shipsafe/cli/audit_commands.py (`--source`).
-Until then, or without them: `python -m shipsafe.cli.aws_commands store init ...`.
+`store` is registered in shipsafe/cli/app.py. `verify_source` is what `audit verify
+--source` calls; until audit_commands.py has that option, the same command runs as
+`python -m shipsafe.cli.aws_commands audit verify --source s3://B/PREFIX`.
 """
 
 from __future__ import annotations
