@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -257,3 +258,133 @@ def test_route53_check_names_a_missing_zone(aws: Any) -> None:
     target["hostedZoneId"] = "ZNOSUCHZONE"
     with pytest.raises(ConfigurationError, match="NoSuchHostedZone"):
         AwsRoute53Router(AwsRoute53Target.model_validate(target)).check()
+
+
+# Route 53 INSYNC (moto answers INSYNC at once: Stubber for PENDING) ------------------------
+
+
+def _record(sid: str, weight: int) -> dict[str, Any]:
+    return {
+        "Name": "app.example.com.",
+        "Type": "A",
+        "SetIdentifier": sid,
+        "Weight": weight,
+        "TTL": 60,
+        "ResourceRecords": [{"Value": "10.0.0.1" if sid == "blue" else "10.0.0.2"}],
+    }
+
+
+def _listing(blue: int, green: int) -> dict[str, Any]:
+    return {
+        "ResourceRecordSets": [_record("blue", blue), _record("green", green)],
+        "IsTruncated": False,
+        "MaxItems": "100",
+    }
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def r53_stub(monkeypatch: pytest.MonkeyPatch) -> Any:
+    import boto3
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    client = boto3.session.Session(region_name="us-east-1").client("route53")
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+def _r53_router(client: Any, clock: FakeTime, timeout: str = "120s") -> AwsRoute53Router:
+    target = AwsRoute53Target.model_validate(
+        {
+            "hostedZoneId": "Z1",
+            "recordName": "app.example.com",
+            "stable": "blue",
+            "canary": "green",
+            "syncTimeout": timeout,
+        }
+    )
+    return AwsRoute53Router(target, client=client, sleep=clock.sleep, monotonic=clock.monotonic)
+
+
+def _change(status: str) -> dict[str, Any]:
+    return {
+        "ChangeInfo": {
+            "Id": "/change/C1",
+            "Status": status,
+            "SubmittedAt": datetime(2026, 3, 1, tzinfo=UTC),
+        }
+    }
+
+
+def test_route53_waits_for_insync_then_reads_back(r53_stub: Any) -> None:
+    client, stub = r53_stub
+    stub.add_response("list_resource_record_sets", _listing(100, 0))
+    stub.add_response(
+        "change_resource_record_sets",
+        _change("PENDING"),
+        {
+            "HostedZoneId": "Z1",
+            "ChangeBatch": {
+                "Comment": "shipsafe: canary 10%",
+                "Changes": [
+                    {"Action": "UPSERT", "ResourceRecordSet": _record("blue", 90)},
+                    {"Action": "UPSERT", "ResourceRecordSet": _record("green", 10)},
+                ],
+            },
+        },
+    )
+    stub.add_response("get_change", _change("PENDING"), {"Id": "/change/C1"})
+    stub.add_response("get_change", _change("INSYNC"), {"Id": "/change/C1"})
+    stub.add_response("list_resource_record_sets", _listing(90, 10))
+    clock = FakeTime()
+    _r53_router(client, clock).set_weight(10)
+    assert clock.sleeps == [2.0, 2.0]
+
+
+def test_route53_a_change_never_insync_is_an_error_after_the_timeout(r53_stub: Any) -> None:
+    client, stub = r53_stub
+    stub.add_response("list_resource_record_sets", _listing(100, 0))
+    stub.add_response("change_resource_record_sets", _change("PENDING"))
+    for _ in range(3):
+        stub.add_response("get_change", _change("PENDING"))
+    with pytest.raises(ProviderError, match="still PENDING after 6s"):
+        _r53_router(client, FakeTime(), timeout="6s").set_weight(10)
+
+
+def test_route53_same_weight_sends_no_change(r53_stub: Any) -> None:
+    client, stub = r53_stub
+    stub.add_response("list_resource_record_sets", _listing(75, 25))
+    _r53_router(client, FakeTime()).set_weight(25)  # no change batch stubbed: none sent
+
+
+def test_lambda_update_in_progress_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from shipsafe.errors import TransientProviderError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    client = boto3.session.Session(region_name="us-east-1").client("lambda")
+    target = AwsLambdaTarget(functionName="f", alias="live", stable="1", canary="2")
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "update_alias", "ResourceConflictException", "An update is in progress", 409
+        )
+        with pytest.raises(TransientProviderError, match="update is in progress"):
+            AwsLambdaRouter(target, client=client).set_weight(10)
