@@ -629,9 +629,9 @@ class RolloutEngine:
     def _approve(self, command: Command, now: datetime) -> str:
         step = self.current_step
         wanted = command.args.get("gate")
-        if not isinstance(step, ApprovalStep) or self.record.phase != Phase.AWAITING_APPROVAL:
-            if not wanted:
-                raise UsageError("no approval gate is waiting")
+        waiting = isinstance(step, ApprovalStep) and self.record.phase == Phase.AWAITING_APPROVAL
+        if not waiting and not wanted:
+            raise UsageError("no approval gate is waiting")
         gate = wanted or self.gate_of(step, self.record.step_index)
         try:
             approval = self.ctx.approvals.verify(self.record, gate, command, now)

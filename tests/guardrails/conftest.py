@@ -148,7 +148,9 @@ class World:
     def approve(self, rollout_id: str, who: str, *args: str, key: str | None = None) -> Any:
         return self.run("approve", rollout_id, "--key", key or self.key(who), *args, actor=who)
 
-    def audit(self, type_: str | None = None, rollout_id: str | None = None) -> list[dict[str, Any]]:
+    def audit(
+        self, type_: str | None = None, rollout_id: str | None = None
+    ) -> list[dict[str, Any]]:
         path = self.root / ".shipsafe" / "audit.jsonl"
         if not path.exists():
             return []

@@ -93,7 +93,8 @@ def test_commands_shipsafe_runs_carry_the_rollout_as_parent(world: World) -> Non
     db = world.root / "app.db"
     db.write_bytes(b"data")
     probe = json.dumps(
-        [sys.executable, "-c", "import os; print('parent=' + os.environ['SHIPSAFE_PARENT_ROLLOUT'])"]
+        [sys.executable, "-c",
+         "import os; print('parent=' + os.environ['SHIPSAFE_PARENT_ROLLOUT'])"]
     )
     steps = f"""\
 dataSnapshots:

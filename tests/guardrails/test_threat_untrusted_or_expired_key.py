@@ -44,7 +44,9 @@ def test_swapping_the_trust_file_after_the_deploy_changes_nothing(world: World) 
     rid = _waiting(world)
     public = (world.root / "keys" / "mallory.pub").read_text().strip()
     with open(world.root / "trust.yaml", "a") as fh:
-        fh.write(f'  - {{identity: mallory, kind: human, groups: [release], publicKey: "{public}"}}\n')
+        fh.write(
+            f'  - {{identity: mallory, kind: human, groups: [release], publicKey: "{public}"}}\n'
+        )
     assert world.approve(rid, "mallory").exit_code == 2
     assert world.untouched()
     assert "not in this rollout's trust file" in (
