@@ -79,10 +79,12 @@ class FakeMetrics:
     def __init__(self, answer: Callable[[str], float | None] | float | None = 0.0) -> None:
         self.answer = answer
         self.queries: list[str] = []
+        self.args: list[dict[str, Any]] = []
         self.down = False
 
     def query(self, query: MetricQuery) -> QueryResult:
         self.queries.append(query.text)
+        self.args.append(dict(query.args))
         if self.down:
             raise ProviderError("fake metrics unreachable")
         value = self.answer(query.text) if callable(self.answer) else self.answer

@@ -229,3 +229,38 @@ def test_a_breaker_that_fails_while_paused_inconclusive_still_rolls_back(
     engine.tick()
     assert engine.record.phase == Phase.ROLLED_BACK
     assert router.weights["canary"] == 0
+
+
+def test_plan_variables_reach_provider_args_too(make_ctx: Any, metrics: FakeMetrics) -> None:
+    from tests.conftest import PLAN_HEAD
+
+    head = PLAN_HEAD.replace(
+        "    count: 3\n", "    count: 3\n    args: {dimensions: {TargetGroup: '{{canary}}'}}\n", 1
+    )
+    metrics.answer = metric_values()
+    plan = make_plan("steps:\n  - setWeight: 10\n  - analysis: {templates: [error-rate]}\n", head)
+    drive(start_deploy(make_ctx(), plan))
+    assert metrics.args[0] == {"dimensions": {"TargetGroup": "v1"}}  # preflight: stable
+    assert {"dimensions": {"TargetGroup": "v2"}} in metrics.args  # the analysis: canary
+
+
+def test_a_breaker_and_a_step_due_together_share_one_query(
+    make_ctx: Any, metrics: FakeMetrics, store: Any
+) -> None:
+    metrics.answer = metric_values()
+    plan = make_plan(
+        """
+        breakers:
+          - analysis: error-rate
+        steps:
+          - setWeight: 10
+          - analysis: {templates: [error-rate]}
+        """
+    )
+    engine = start_deploy(make_ctx(), plan)
+    metrics.queries.clear()
+    engine.tick()  # setWeight done, analysis starts; breaker and analysis both due now
+    canary_queries = [q for q in metrics.queries if q == 'errors{server="v2"}']
+    runs = {m.run for m in store.measurements(engine.record.id) if m.metric == "error-rate"}
+    assert runs == {"breakers", "step-2"}
+    assert len(canary_queries) == 1

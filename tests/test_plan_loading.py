@@ -139,3 +139,9 @@ def test_a_missing_plan_file_is_one_clear_line(tmp_path: object) -> None:
 def test_promote_must_be_last() -> None:
     (line,) = problems(PLAN_HEAD + "steps:\n  - promote: {}\n  - setWeight: 5\n")
     assert "steps[0].promote: promote must be the last step" in line
+
+
+def test_unknown_variables_in_provider_args_are_errors() -> None:
+    text = PLAN_HEAD.replace("    count: 3\n", "    count: 3\n    args: {dim: '{{canry}}'}\n", 1)
+    (line,) = problems(text + STEPS)
+    assert "analysis.error-rate.query: unknown variable {{canry}}" in line

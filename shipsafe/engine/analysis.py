@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from shipsafe import conditions
 from shipsafe.plan.analysis import AnalysisTemplate
+from shipsafe.plan.models import render_args, render_query
+from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.records import (
     ANALYSIS_PHASE_ORDER,
     AnalysisPhase,
@@ -47,6 +49,15 @@ def new_run(
     )
 
 
+def query_for(template: AnalysisTemplate, variables: dict[str, str]) -> MetricQuery:
+    """The query a template sends: plan variables filled into its text and its args."""
+    return MetricQuery(
+        text=render_query(template.query, variables),
+        window_seconds=template.effective_window,
+        args=render_args(dict(template.args), variables),
+    )
+
+
 def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementPhase, str]:
     """The phase of one measurement. No data is never success."""
     if value is None or math.isnan(value):
@@ -68,7 +79,10 @@ def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementP
         return MeasurementPhase.ERROR, str(exc)
     shown = f"{value:.6g}"
     if failed:
-        return MeasurementPhase.FAILED, f"{shown} meets failureCondition {template.failure_condition}"
+        return (
+            MeasurementPhase.FAILED,
+            f"{shown} meets failureCondition {template.failure_condition}",
+        )
     if succeeded is None:  # only a failure condition, and it did not hold
         return MeasurementPhase.SUCCESSFUL, f"{shown} does not meet {template.failure_condition}"
     if succeeded:
@@ -133,9 +147,7 @@ def assess_metric(
     return AnalysisPhase.RUNNING, state.message
 
 
-def assess_run(
-    run: AnalysisRunState, templates: dict[str, AnalysisTemplate]
-) -> AnalysisRunState:
+def assess_run(run: AnalysisRunState, templates: dict[str, AnalysisTemplate]) -> AnalysisRunState:
     """Assess every metric; the run's phase is the worst of them by ANALYSIS_PHASE_ORDER."""
     out = run.model_copy(deep=True)
     continuous = run.kind == BREAKER

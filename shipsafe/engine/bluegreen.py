@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipsafe.engine import analysis, data
 from shipsafe.errors import ProviderError
-from shipsafe.plan.models import render_query
 from shipsafe.plan.steps import CutoverSpec
-from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.records import EventType, MeasurementPhase, Reason, Snapshot, StepState
 
 if TYPE_CHECKING:
@@ -139,12 +137,10 @@ def _blue_healthy(engine: RolloutEngine, spec: CutoverSpec, now: datetime) -> No
     variables = {**engine.plan.variables(), "canary": engine.plan.target.stable_name}
     for name in spec.blue_health:
         template = engine.plan.analysis[name]
-        text = render_query(template.query, variables)
+        query = analysis.query_for(template, variables)
+        text = query.text
         try:
-            result = engine.source(template.source).query(
-                MetricQuery(text=text, window_seconds=template.effective_window,
-                            args=dict(template.args))
-            )
+            result = engine.source(template.source).query(query)
             phase, message = analysis.judge(template, result.value)
         except ProviderError as exc:
             phase, message = MeasurementPhase.ERROR, str(exc)

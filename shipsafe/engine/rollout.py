@@ -18,9 +18,9 @@ from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
 from shipsafe.errors import ConfigurationError, PreflightError, ProviderError, UsageError
 from shipsafe.plan.loader import plan_from_record
-from shipsafe.plan.models import Plan, render_query
+from shipsafe.plan.models import Plan
 from shipsafe.plan.steps import ApprovalStep, PromoteStep, describe_step, step_spec
-from shipsafe.providers.metrics.base import MetricQuery, MetricSource
+from shipsafe.providers.metrics.base import MetricQuery, MetricSource, QueryResult
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import (
     AnalysisPhase,
@@ -39,6 +39,7 @@ from shipsafe.records import (
     RolloutRecord,
     Runtime,
     Snapshot,
+    canonical_json,
 )
 from shipsafe.runner import PARENT_ENV, RunResult
 
@@ -61,6 +62,7 @@ class RolloutEngine:
         self.bus = EventBus(ctx.store, ctx.clock, ctx.actor.id, ctx.subscribers)
         self._router: TrafficRouter | None = None
         self._sources: dict[str, MetricSource] = {}
+        self._tick_results: dict[tuple[Any, ...], QueryResult] = {}
 
     # construction -------------------------------------------------------------------------
     @classmethod
@@ -247,10 +249,8 @@ class RolloutEngine:
         variables = {**self.plan.variables(), "canary": self.plan.target.stable_name}
         values: dict[str, float] = {}
         for name, template in self.plan.analysis.items():
-            text = render_query(template.query, variables)
-            query = MetricQuery(
-                text=text, window_seconds=template.effective_window, args=dict(template.args)
-            )
+            query = analysis.query_for(template, variables)
+            text = query.text
             try:
                 value = self.source(template.source).query(query).value
             except ProviderError as exc:
@@ -350,6 +350,7 @@ class RolloutEngine:
     def tick(self) -> datetime | None:
         """One pass of the control loop. Returns when the next look is due (None: no timer)."""
         now = self.now()
+        self._tick_results.clear()
         self._apply_commands(now)
         if self.record.phase in WATCHED:
             self._watch_breakers(now)
@@ -426,19 +427,22 @@ class RolloutEngine:
         self._to(phase, reason, message)
 
     # analysis -------------------------------------------------------------------------
+    def _query_once(self, source: str, query: MetricQuery) -> QueryResult:
+        """A breaker and a step analysis due in the same tick share one query."""
+        key = (source, query.text, canonical_json(query.args), query.window_seconds)
+        if key not in self._tick_results:
+            self._tick_results[key] = self.source(source).query(query)
+        return self._tick_results[key]
+
     def measure(self, run: AnalysisRunState, now: datetime) -> AnalysisRunState:
         """Take every due measurement of a run, then assess it."""
         for name in analysis.due_metrics(run, now):
             template = self.plan.analysis[name]
-            query = MetricQuery(
-                text=render_query(template.query, self.plan.variables()),
-                window_seconds=template.effective_window,
-                args=dict(template.args),
-            )
+            query = analysis.query_for(template, self.plan.variables())
             started = self.now()
             value: float | None = None
             try:
-                result = self.source(template.source).query(query)
+                result = self._query_once(template.source, query)
                 value, sent = result.value, result.sent
                 phase, message = analysis.judge(template, value)
             except ProviderError as exc:

@@ -71,8 +71,9 @@ class Plan(PlanModel):
     strategy: Strategy = Field(default_factory=Strategy)
     data_snapshots: dict[str, DataSnapshotConfig] = Field(default_factory=dict)
     rollback_window: Duration | None = Field(
-        None, description="how long after promotion the release may be rolled back "
-        "(at least the policy's)"
+        None,
+        description="how long after promotion the release may be rolled back "
+        "(at least the policy's)",
     )
     steps: list[Step] = Field(min_length=1)
 
@@ -113,6 +114,27 @@ def render_query(text: str, variables: dict[str, str]) -> str:
     return _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
 
 
+def render_args(value: Any, variables: dict[str, str]) -> Any:
+    """render_query over every string inside a template's provider-specific `args`."""
+    if isinstance(value, str):
+        return render_query(value, variables)
+    if isinstance(value, dict):
+        return {k: render_args(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_args(v, variables) for v in value]
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
     """Checks that span several parts of the plan. Returns (path, message) pairs."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
@@ -126,7 +148,12 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
                     + _listing(plan.metric_sources),
                 )
             )
-        for unknown in sorted({m for m in _VARIABLE.findall(template.query)} - set(variables)):
+        used = {
+            m
+            for text in [template.query, *_strings(template.args)]
+            for m in _VARIABLE.findall(text)
+        }
+        for unknown in sorted(used - set(variables)):
             problems.append(
                 (
                     ("analysis", name, "query"),
@@ -203,9 +230,7 @@ def _check_guardrail_steps(
                 )
     if isinstance(spec, MigrateSpec):
         earlier = [
-            step_spec(s).name
-            for s in plan.steps[:i]
-            if isinstance(step_spec(s), MigrateSpec)
+            step_spec(s).name for s in plan.steps[:i] if isinstance(step_spec(s), MigrateSpec)
         ]
         if spec.name in earlier:
             problems.append((("steps", i, kind, "name"), f"migration {spec.name!r} appears twice"))
