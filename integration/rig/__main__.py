@@ -42,7 +42,7 @@ def up(rate: float) -> int:
             f"fault:       curl -s -XPOST {rig.canary.url}/admin/faults "
             """-d '{"errorShare": 0.3, "latencyMs": 0}'"""
         )
-        print(f"weights:     echo 'get weight demo/canary' | socat - {rig.haproxy.socket}")
+        print(f"weights:     echo 'get weight demo/canary' | socat - {rig.haproxy.socket}  (socat)")
         print("Ctrl-C stops everything.", flush=True)
         try:
             while not stop.wait(5):
