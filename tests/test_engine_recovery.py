@@ -240,3 +240,17 @@ def test_rollback_of_a_succeeded_rollout_restores_its_snapshot(
     result = submit_command(make_ctx(actor=BOB), engine.record.id, CommandKind.ROLLBACK)
     assert result.phase == Phase.ROLLED_BACK
     assert router.weights == {"stable": 100, "canary": 0}
+
+
+def test_a_command_waiting_on_a_driver_that_died_takes_over_when_its_lease_runs_out(
+    make_ctx: Any, router: FakeRouter, clock: Any
+) -> None:
+    engine = start_deploy(make_ctx(), make_plan(STEPS))
+    engine.tick()  # canary at 10%; then the driver dies with its lease still live
+    assert router.weights["canary"] == 10
+    started = clock.now()
+    result = submit_command(make_ctx(actor=BOB), engine.record.id, CommandKind.ROLLBACK)
+    assert result.driven_here and result.phase == Phase.ROLLED_BACK
+    assert router.weights == {"stable": 100, "canary": 0}
+    waited = (clock.now() - started).total_seconds()
+    assert 14 <= waited <= 20  # the 15 s lease, no more

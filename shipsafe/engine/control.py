@@ -278,17 +278,15 @@ def submit_command(
         message=f"{kind.value} requested by {ctx.actor.label()}",
         data={"command": kind.value, "args": _public_args(args or {}), "by": ctx.actor.id},
     )
+    settled = _wait_while_driven_elsewhere(ctx, record.id, command, kind, wait_seconds)
+    if settled is not None:
+        return settled
     lock = store.get_lock(record.lock_key)
-    driven_elsewhere = (
-        lock is not None
-        and lock.rollout_id == record.id
-        and lock.lease_expires_at is not None
-        and lock.lease_expires_at > now
-        and lock.holder != ctx.holder
-    )
-    if driven_elsewhere:
-        return _wait_for_driver(ctx, record.id, command, kind, wait_seconds)
+    now = ctx.clock.now()
+    record = store.get_rollout(record.id)
     if record.phase.terminal and kind != CommandKind.ROLLBACK:
+        assert command.id is not None
+        store.mark_command_applied(command.id, f"refused: it is {record.phase.value}", now)
         raise UsageError(f"rollout {record.id} is {record.phase.value}")
     outcome = store.acquire_lock(record.lock_key, record.id, ctx.holder, now, ctx.lease_seconds)
     engine = RolloutEngine.load(ctx, record.id)
@@ -343,12 +341,27 @@ def review(ctx: EngineContext, rollout_id: str, args: dict[str, Any]) -> Command
     return CommandResult(record.id, store.get_command(command.id), True, record.phase, result)
 
 
-def _wait_for_driver(
+def _driven_elsewhere(ctx: EngineContext, rollout_id: str, key: str) -> bool:
+    lock = ctx.store.get_lock(key)
+    return (
+        lock is not None
+        and lock.rollout_id == rollout_id
+        and lock.lease_expires_at is not None
+        and lock.lease_expires_at > ctx.clock.now()
+        and lock.holder != ctx.holder
+    )
+
+
+def _wait_while_driven_elsewhere(
     ctx: EngineContext, rollout_id: str, command: Command, kind: CommandKind, wait_seconds: float
-) -> CommandResult:
+) -> CommandResult | None:
+    """While another process drives the rollout, wait for it to apply the command (and, for
+    rollback/abort, to finish). None when nobody drives it (any more): the caller takes over.
+    A driver that dies while we wait stops renewing its lease, and we take over then."""
     assert command.id is not None
     deadline = ctx.clock.now() + timedelta(seconds=wait_seconds)
     ends_rollout = kind in (CommandKind.ROLLBACK, CommandKind.ABORT)
+    key = ctx.store.get_rollout(rollout_id).lock_key
     while True:
         applied = ctx.store.get_command(command.id)
         record = ctx.store.get_rollout(rollout_id)
@@ -357,6 +370,8 @@ def _wait_for_driver(
         )
         if settled:
             return CommandResult(rollout_id, applied, False, record.phase, applied.result)
+        if not _driven_elsewhere(ctx, rollout_id, key):
+            return None
         if ctx.clock.now() >= deadline:
             raise ShipsafeError(
                 f"the driver of {rollout_id} has not acted on {kind.value} within "
