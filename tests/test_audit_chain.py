@@ -95,3 +95,53 @@ def test_secrets_never_reach_the_audit_log(make_ctx: Any, tmp_path: Path) -> Non
     )
     text = (tmp_path / "audit.jsonl").read_text()
     assert "hunter2" not in text and "abc123" not in text and '"pw"' not in text
+
+
+class FlakyMirror:
+    url = "mem://mirror"
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.down = False
+
+    def check(self) -> None:
+        if self.down:
+            from shipsafe.errors import ConfigurationError
+
+            raise ConfigurationError("mirror unreachable")
+
+    def put(self, record: dict[str, Any]) -> None:
+        if self.down:
+            raise AuditError("mirror unreachable")
+        self.records.append(record)
+
+
+def test_a_mirror_outage_does_not_stop_the_log_and_the_backlog_catches_up(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    mirror = FlakyMirror()
+    warnings: list[str] = []
+    log = FileAuditLog(tmp_path / "a.jsonl", store, mirrors=[mirror])
+    log.on_mirror_error = warnings.append
+    log.append({"type": "notice", "message": "one"})
+    mirror.down = True
+    log.append({"type": "notice", "message": "two"})
+    log.append({"type": "notice", "message": "three"})
+    assert len(warnings) == 1 and "will retry" in warnings[0]
+    assert [r["seq"] for r in mirror.records] == [1]
+    mirror.down = False
+    log.append({"type": "notice", "message": "four"})
+    assert [r["seq"] for r in mirror.records] == [1, 2, 3, 4]
+    assert log.verify().ok
+
+
+def test_deploy_refuses_to_start_when_a_mirror_cannot_be_written(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    from shipsafe.errors import ConfigurationError
+
+    mirror = FlakyMirror()
+    mirror.down = True
+    log = FileAuditLog(tmp_path / "a.jsonl", store, mirrors=[mirror])
+    with pytest.raises(ConfigurationError):
+        log.check_mirrors()

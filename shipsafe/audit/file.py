@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
-from shipsafe.errors import AuditError, ConflictError
+from shipsafe.errors import AuditError, ConflictError, ShipsafeError
 from shipsafe.records import Event, canonical_json
 from shipsafe.redact import redact
 from shipsafe.store.base import StateStore
@@ -18,6 +18,12 @@ from shipsafe.store.base import StateStore
 
 class AuditMirror(Protocol):
     """A second home for each chained record (e.g. an S3 bucket)."""
+
+    url: str
+
+    def check(self) -> None:
+        """Raise ConfigurationError unless records can be written there."""
+        ...
 
     def put(self, record: dict[str, Any]) -> None: ...
 
@@ -38,6 +44,11 @@ class FileAuditLog:
         self.path = Path(path)
         self.store = store
         self.mirrors = mirrors or []
+        # records a mirror could not take yet, retried in order on the next append: a mirror
+        # outage must not interrupt a rollout (least of all its rollback); the file log stays
+        # complete and `audit verify --source` shows any gap that outlives this process
+        self.backlog: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(self.mirrors))}
+        self.on_mirror_error: Any = None
         self._anchor_key = f"audit_head:{self.path.resolve()}"
 
     def __call__(self, event: Event) -> None:
@@ -60,9 +71,26 @@ class FileAuditLog:
                     fcntl.flock(fh, fcntl.LOCK_UN)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
-        for mirror in self.mirrors:
-            mirror.put(chained)
+        for i, mirror in enumerate(self.mirrors):
+            self._mirror(i, mirror, chained)
         return chained
+
+    def check_mirrors(self) -> None:
+        """Before a deploy changes anything: every mirror must be writable."""
+        for mirror in self.mirrors:
+            mirror.check()
+
+    def _mirror(self, i: int, mirror: AuditMirror, record: dict[str, Any]) -> None:
+        pending = self.backlog[i]
+        pending.append(record)
+        while pending:
+            try:
+                mirror.put(pending[0])
+            except ShipsafeError as exc:
+                if self.on_mirror_error is not None and len(pending) == 1:
+                    self.on_mirror_error(f"audit mirror {mirror.url}: {exc} (will retry)")
+                return
+            pending.pop(0)
 
     def _anchor(self, prev_seq: int, prev_hash: str, chained: dict[str, Any]) -> None:
         if self.store is None:

@@ -16,11 +16,24 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 @audit_app.command("verify")
 @exits
 def verify(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Verify the mirror at s3://BUCKET/PREFIX alone instead of the local log.",
+            show_default=False,
+        ),
+    ] = None,
     state: StateOpt = None,
     output: OutputOpt = Output.human,
     audit_log: AuditOpt = None,
 ) -> None:
     """Find any edited, removed, reordered or cut-off record. Exit 5 if the chain is broken."""
+    if source is not None:
+        from shipsafe.cli.aws_commands import verify_source
+
+        verify_source(source, output)
+        return
     from shipsafe.audit.file import FileAuditLog
     from shipsafe.cli.common import audit_path
     from shipsafe.store import open_store
@@ -29,7 +42,7 @@ def verify(
     path = audit_path(settings)
     try:
         store = open_store(settings.state, create=False)
-    except Exception:
+    except Exception:  # no store: verify the file alone (the end of the log is not anchored)
         store = None
     try:
         result = FileAuditLog(path, store).verify()
@@ -51,7 +64,9 @@ def verify(
         )
     elif result.ok:
         anchor = "" if store is not None else " (no state store found: end of log not anchored)"
-        typer.echo(f"{path}: {result.count} records, chain intact{anchor}; head {result.head_hash[:16]}")
+        typer.echo(
+            f"{path}: {result.count} records, chain intact{anchor}; head {result.head_hash[:16]}"
+        )
     else:
         for problem in result.problems:
             typer.echo(f"shipsafe: {problem}", err=True)

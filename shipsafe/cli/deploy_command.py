@@ -82,6 +82,7 @@ def deploy(
     rules = load_policy(policy, trust)
     parent = os.environ.get(PARENT_ENV) or None
     with session(settings) as s:
+        s.audit.check_mirrors()  # before anything changes: the audit must have its homes
         engine = start_deploy(
             s.ctx,
             loaded,

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import typer
+
 from shipsafe.audit.file import FileAuditLog
 from shipsafe.cli.common import Settings, audit_path, sigterm_as_interrupt
 from shipsafe.clock import Clock, SystemClock
@@ -52,7 +54,10 @@ def session(
         renderer: HumanRenderer | JsonLinesRenderer = (
             JsonLinesRenderer() if settings.json else HumanRenderer()
         )
-        audit = FileAuditLog(audit_path(settings), store)
+        from shipsafe.audit.s3 import mirrors_from_env  # no boto3 unless SHIPSAFE_AUDIT_S3
+
+        audit = FileAuditLog(audit_path(settings), store, mirrors=list(mirrors_from_env()))
+        audit.on_mirror_error = lambda text: typer.echo(f"shipsafe: warning: {text}", err=True)
         subscribers: list[Any] = [audit]
         if render_events:
             subscribers.append(renderer)
