@@ -19,7 +19,8 @@ from shipsafe.store.base import StateStore
 class AuditMirror(Protocol):
     """A second home for each chained record (e.g. an S3 bucket)."""
 
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def check(self) -> None:
         """Raise ConfigurationError unless records can be written there."""
