@@ -51,3 +51,18 @@ def test_measurements_say_which_run_took_them() -> None:
            phase="failed", condition="result < 0.05")
     )
     assert "error-rate = 0.2" in line and "[breaker]" in line and "failed" in line
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_rollout(monkeypatch: object) -> None:
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    import shipsafe.render.human as human
+
+    silenced: list[bool] = []
+    monkeypatch.setattr(human, "silence_stdout", lambda: silenced.append(True))  # type: ignore[attr-defined]
+    renderer = HumanRenderer(human.SteadyConsole(file=ClosedPipe(), highlight=False))
+    renderer(ev(EventType.STEP_STARTED, "step 1"))  # must not raise, nor exit
+    renderer(ev(EventType.STEP_STARTED, "step 2"))
+    assert renderer.console.quiet and silenced

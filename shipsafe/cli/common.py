@@ -123,6 +123,11 @@ def exits(fn: F) -> F:
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # `shipsafe ... | head`: the reader has what it wanted
+            from shipsafe.render.human import silence_stdout
+
+            silence_stdout()
+            raise typer.Exit(ExitCode.OK) from None
         except KeyboardInterrupt:
             typer.echo("shipsafe: interrupted", err=True)
             raise typer.Exit(130) from None

@@ -89,6 +89,10 @@ def restore_hints(engine: RolloutEngine) -> str:
     for record in snapshot.data:
         name = str(record.get("name"))
         hint = f"snapshot {record.get('id')}"
+        stored = record.get("restoreHint")
+        if stored:  # written when the snapshot was taken: needs no provider, no plan
+            hints.append(f"{name} from {hint}: {stored}")
+            continue
         try:
             config = record.get("provider")
             provider = engine.ctx.providers.data_snapshot(name, {**_stored_config(engine, name),

@@ -41,12 +41,22 @@ _STYLE: dict[EventType, tuple[str, str]] = {
 _QUIET = {EventType.WEIGHT_INTENT, EventType.LOCK_ACQUIRED, EventType.LOCK_RELEASED}
 
 
+class SteadyConsole(Console):
+    """rich's Console exits the process (SystemExit 1) when its reader goes away; a rollout
+    being rendered must go on, so stop printing instead."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        silence_stdout()
+
+
 class HumanRenderer:
     def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
         # soft_wrap: a line is one line in CI logs and pipes, whatever the width
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or SteadyConsole(highlight=False, soft_wrap=True)
         self.verbose = verbose
         self._last_text = ""
+        self.closed = False
 
     def __call__(self, event: Event) -> None:
         if event.type in _QUIET and not self.verbose:
@@ -70,13 +80,24 @@ class HumanRenderer:
     def _line(self, event: Event, style: str, icon: str, text: str) -> None:
         stamp = event.time.astimezone().strftime("%H:%M:%S")
         body = escape(text)
-        self.console.print(
-            f"[dim]{stamp}[/dim] {icon} [{style}]{body}[/{style}]" if style else
-            f"[dim]{stamp}[/dim] {icon} {body}"
+        self._print(
+            f"[dim]{stamp}[/dim] {icon} [{style}]{body}[/{style}]"
+            if style
+            else f"[dim]{stamp}[/dim] {icon} {body}"
         )
 
     def print(self, text: str, style: str = "") -> None:
-        self.console.print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
+        self._print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
+
+    def _print(self, markup: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.console.print(markup)
+        except BrokenPipeError:
+            # the reader went away (`| head`): the rollout must not stop for that
+            self.closed = True
+            silence_stdout()
 
 
 def _measurement(data: dict[str, Any]) -> str:
@@ -86,3 +107,15 @@ def _measurement(data: dict[str, Any]) -> str:
     run = str(data.get("run", ""))
     where = "breaker" if run == "breakers" else run
     return f"{data.get('metric')} = {shown}  ({condition}) {data.get('phase')}  [{where}]"
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail either."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -22,9 +22,13 @@ class JsonLinesRenderer:
             self.stream.write(json.dumps(redact(obj), default=str, sort_keys=False) + "\n")
             self.stream.flush()
         except BrokenPipeError:  # the reader went away; the rollout must not stop for that
-            pass
+            from shipsafe.render.human import silence_stdout
 
-    def result(self, rollout_id: str | None, phase: str | None, exit_code: int, message: str) -> None:
+            silence_stdout()
+
+    def result(
+        self, rollout_id: str | None, phase: str | None, exit_code: int, message: str
+    ) -> None:
         self.write(
             {
                 "kind": "result",
