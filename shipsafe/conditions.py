@@ -36,7 +36,9 @@ def _cel() -> ModuleType:
                     if "cel.cel" in sys.modules:
                         return sys.modules["cel.cel"]
                     loader = importlib.machinery.ExtensionFileLoader("cel.cel", str(path))
-                    ext_spec = importlib.util.spec_from_file_location("cel.cel", path, loader=loader)
+                    ext_spec = importlib.util.spec_from_file_location(
+                        "cel.cel", path, loader=loader
+                    )
                     if ext_spec is None:
                         break
                     module = importlib.util.module_from_spec(ext_spec)

@@ -35,7 +35,7 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:g}s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     if m < 60:
         return f"{m}m{s}s" if s else f"{m}m"
     h, m = divmod(m, 60)

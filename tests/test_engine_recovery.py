@@ -67,7 +67,7 @@ def test_a_driver_killed_between_intent_and_outcome_is_rolled_back_by_another_pr
     assert [op.outcome for op in ops if op.params == {"weight": 40}] == [
         OperationOutcome.INTERRUPTED
     ]
-    assert "reads canary 40%" in [op for op in ops if op.params == {"weight": 40}][0].detail
+    assert "reads canary 40%" in next(op for op in ops if op.params == {"weight": 40}).detail
     assert {"lock_taken_over", "reconciled", "rollback_finished"} <= set(recorder.types())
     # the full history is there, the interrupted step included
     history = other_store.events(rollout_id)

@@ -97,14 +97,18 @@ def test_an_unsafe_or_broken_condition_is_refused_at_load_time() -> None:
         ("result + 1.0", "must be true or false"),
         ("result + 1 > 2", "cannot evaluate"),
     ]:
-        text = PLAN_HEAD.replace("successCondition: result < 0.01", f'successCondition: "{condition}"')
+        text = PLAN_HEAD.replace(
+            "successCondition: result < 0.01", f'successCondition: "{condition}"'
+        )
         (line,) = problems(text + STEPS)
         assert "analysis.error-rate.successCondition" in line and expected in line, line
 
 
 def test_unknown_query_variables_are_errors() -> None:
-    text = PLAN_HEAD.replace('{{canary}}"}\n    successCondition: result < 0.01',
-                             '{{canray}}"}\n    successCondition: result < 0.01')
+    text = PLAN_HEAD.replace(
+        '{{canary}}"}\n    successCondition: result < 0.01',
+        '{{canray}}"}\n    successCondition: result < 0.01',
+    )
     (line,) = problems(text + STEPS)
     assert "unknown variable {{canray}}" in line
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,10 +137,9 @@ class SQLiteStore:
                     f"{self.path}: shipsafe store schema {row[0]}, this shipsafe reads "
                     f"{SCHEMA_VERSION}"
                 )
-        try:
+        # another process may hold the database briefly: WAL is then already set, or will be
+        with contextlib.suppress(sqlite3.OperationalError):
             self._conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError:
-            pass  # another process holds it briefly; WAL is already set or will be
 
     def _create_schema(self) -> None:
         # One transaction: an interrupted start leaves either nothing or the whole schema.
@@ -316,9 +316,7 @@ class SQLiteStore:
             op = _load(Operation, row[0]).model_copy(
                 update={"outcome": outcome, "detail": detail, "finished_at": at}
             )
-            c.execute(
-                "UPDATE operations SET open=0, body=? WHERE id=?", (_dump(op), operation_id)
-            )
+            c.execute("UPDATE operations SET open=0, body=? WHERE id=?", (_dump(op), operation_id))
 
     def open_operations(self, rollout_id: str) -> list[Operation]:
         rows = self._query(
@@ -420,7 +418,9 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None:
                     raise LockedError(f"lost the lock on {key}: it was released by another process")
-                raise LockedError(f"lost the lock on {key}: {_locked_message(_lock_info(key, row), now)}")
+                raise LockedError(
+                    f"lost the lock on {key}: {_locked_message(_lock_info(key, row), now)}"
+                )
 
     def park_lock(self, key: str, holder: str) -> None:
         with self._tx() as c:

@@ -33,7 +33,9 @@ class ExecRouter:
         except FileNotFoundError as exc:
             raise ConfigurationError(f"exec router: command not found: {argv[0]}") from exc
         except PermissionError as exc:
-            raise ConfigurationError(f"exec router: cannot run {argv[0]}: permission denied") from exc
+            raise ConfigurationError(
+                f"exec router: cannot run {argv[0]}: permission denied"
+            ) from exc
         except subprocess.TimeoutExpired as exc:
             raise ProviderError(
                 f"exec router: {argv[0]} did not finish within {self.target.timeout:g}s"
