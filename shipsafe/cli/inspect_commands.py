@@ -77,8 +77,13 @@ def _print_status(s: Any, doc: dict[str, Any], record: RolloutRecord) -> None:
     if breakers:
         for m in breakers.metrics.values():
             last = "-" if m.last_value is None else f"{m.last_value:.6g}"
+            state = m.phase.value
+            if m.phase.value in ("running", "pending") and (
+                record.phase.terminal or record.phase.value == "rolling_back"
+            ):
+                state = "stopped"  # breakers watch a rollout only while traffic is moving
             say(
-                f"  breaker   {m.name}: {m.phase.value}, {m.measured} measured, "
+                f"  breaker   {m.name}: {state}, {m.measured} measured, "
                 f"{m.failed} failed, {m.error} errors, last {last}"
             )
     in_doubt = [op for op in doc["operations"] if op.get("outcome") is None]
