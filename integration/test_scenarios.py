@@ -217,7 +217,10 @@ def test_approval_gate_holds_the_weight_until_approved_from_another_process(
         assert running.popen.poll() is None, running.transcript()
         time.sleep(0.2)
 
-    approved = cli.as_actor("approver").run("approve", waiting["rollout_id"], timeout=60)
+    # a person at another terminal: not a CI job, even when the tests run under CI=true
+    # (only humans may approve)
+    approver = cli.as_actor("approver")
+    approved = approver.run("approve", waiting["rollout_id"], timeout=60, env={"CI": "false"})
     assert approved.code == 0, approved.transcript()
     finished = running.wait(timeout=60)
 
