@@ -213,6 +213,16 @@ class CommandResult:
     result: str | None
 
 
+_UNFINISHED = frozenset(
+    {
+        Phase.PENDING,
+        Phase.PROGRESSING,
+        Phase.PAUSED,
+        Phase.AWAITING_APPROVAL,
+        Phase.PROMOTING,
+        Phase.ROLLING_BACK,
+    }
+)
 # commands that make sense per phase; anything else is refused before it is recorded
 _ALLOWED: dict[CommandKind, frozenset[Phase]] = {
     CommandKind.PROMOTE: frozenset({Phase.PROGRESSING, Phase.PAUSED}),
@@ -220,28 +230,10 @@ _ALLOWED: dict[CommandKind, frozenset[Phase]] = {
     CommandKind.RESUME: frozenset(
         {Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL, Phase.PROMOTING}
     ),
-    CommandKind.ABORT: frozenset(
-        {
-            Phase.PENDING,
-            Phase.PROGRESSING,
-            Phase.PAUSED,
-            Phase.AWAITING_APPROVAL,
-            Phase.PROMOTING,
-            Phase.ROLLING_BACK,
-        }
-    ),
-    CommandKind.ROLLBACK: frozenset(
-        {
-            Phase.PENDING,
-            Phase.PROGRESSING,
-            Phase.PAUSED,
-            Phase.AWAITING_APPROVAL,
-            Phase.PROMOTING,
-            Phase.ROLLING_BACK,
-            Phase.SUCCEEDED,
-            Phase.ROLLBACK_FAILED,
-        }
-    ),
+    CommandKind.ABORT: _UNFINISHED,
+    # a succeeded rollout stays open to rollback (the rollback window); a failed rollback
+    # may be tried again once its cause is fixed
+    CommandKind.ROLLBACK: _UNFINISHED | {Phase.SUCCEEDED, Phase.ROLLBACK_FAILED},
     CommandKind.APPROVE: frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL}),
 }
 

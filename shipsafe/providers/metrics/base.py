@@ -38,3 +38,17 @@ class MetricSource(Protocol):
     def check(self) -> None:
         """Is the source online? Raises ProviderError otherwise."""
         ...
+
+
+def bearer_headers(env_name: str | None, where: str) -> dict[str, str]:
+    """An Authorization header from the environment variable a plan names (never the plan)."""
+    if not env_name:
+        return {}
+    import os
+
+    from shipsafe.errors import ProviderError
+
+    token = os.environ.get(env_name)
+    if not token:
+        raise ProviderError(f"{where}: environment variable {env_name} is not set")
+    return {"Authorization": f"Bearer {token}"}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from typing import Any
 from urllib.parse import urljoin
 
 from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
 from shipsafe.plan.sources import HttpSource
-from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+from shipsafe.providers.metrics.base import MetricQuery, QueryResult, bearer_headers
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -51,15 +50,10 @@ class HttpMetrics:
         if self._client is None:
             import httpx  # ~0.09 s: only when a plan uses this source
 
-            headers = dict(self.config.headers)
-            if self.config.bearer_token_env:
-                token = os.environ.get(self.config.bearer_token_env)
-                if not token:
-                    raise ProviderError(
-                        f"http {self.name}: environment variable "
-                        f"{self.config.bearer_token_env} is not set"
-                    )
-                headers["Authorization"] = f"Bearer {token}"
+            headers = {
+                **self.config.headers,
+                **bearer_headers(self.config.bearer_token_env, f"http {self.name}"),
+            }
             self._client = httpx.Client(
                 timeout=self.config.timeout, headers=headers, verify=self.config.verify_tls
             )

@@ -9,12 +9,11 @@ series is an error naming the query. The client's own urllib3 retries are switch
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from shipsafe.errors import ProviderError
 from shipsafe.plan.sources import PrometheusSource
-from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+from shipsafe.providers.metrics.base import MetricQuery, QueryResult, bearer_headers
 
 
 class PrometheusMetrics:
@@ -28,15 +27,7 @@ class PrometheusMetrics:
             from prometheus_api_client import PrometheusConnect  # requests: ~0.15 s
             from urllib3.util.retry import Retry
 
-            headers = {}
-            if self.config.bearer_token_env:
-                token = os.environ.get(self.config.bearer_token_env)
-                if not token:
-                    raise ProviderError(
-                        f"prometheus {self.name}: environment variable "
-                        f"{self.config.bearer_token_env} is not set"
-                    )
-                headers["Authorization"] = f"Bearer {token}"
+            headers = bearer_headers(self.config.bearer_token_env, f"prometheus {self.name}")
             self._client = PrometheusConnect(
                 url=self.config.url.rstrip("/"),
                 headers=headers or None,
