@@ -46,19 +46,21 @@ def session(
     create_store: bool = True,
     render_events: bool = True,
 ) -> Iterator[Session]:
+    from shipsafe.audit.s3 import mirrors_from_env  # no boto3 unless SHIPSAFE_AUDIT_S3
+    from shipsafe.notify import WebhookNotifier, env_hook
     from shipsafe.providers.registry import Registry
 
     actor = detect_actor(settings.actor, settings.agent)
     store = open_store(settings.state, create=create_store)
+    notifier = None
     try:
         renderer: HumanRenderer | JsonLinesRenderer = (
             JsonLinesRenderer() if settings.json else HumanRenderer()
         )
-        from shipsafe.audit.s3 import mirrors_from_env  # no boto3 unless SHIPSAFE_AUDIT_S3
-
         audit = FileAuditLog(audit_path(settings), store, mirrors=list(mirrors_from_env()))
-        audit.on_mirror_error = lambda text: typer.echo(f"shipsafe: warning: {text}", err=True)
-        subscribers: list[Any] = [audit]
+        audit.on_mirror_error = _warn
+        notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
+        subscribers: list[Any] = [audit, notifier]
         if render_events:
             subscribers.append(renderer)
         ctx = EngineContext(
@@ -70,7 +72,13 @@ def session(
         )
         yield Session(settings, ctx, renderer, audit)
     finally:
+        if notifier is not None:
+            notifier.close()
         store.close()
+
+
+def _warn(text: str) -> None:
+    typer.echo(f"shipsafe: warning: {text}", err=True)
 
 
 def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:

@@ -10,6 +10,7 @@ from pydantic import Field
 from shipsafe.plan.analysis import AnalysisTemplate, Breaker
 from shipsafe.plan.base import Duration, Name, PlanModel
 from shipsafe.plan.snapshots import DataSnapshotConfig
+from shipsafe.plan.notifications import Notification
 from shipsafe.plan.sources import MetricSourceConfig
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
@@ -74,6 +75,9 @@ class Plan(PlanModel):
         None,
         description="how long after promotion the release may be rolled back "
         "(at least the policy's)",
+    )
+    notifications: list[Notification] = Field(
+        default_factory=list, description="webhooks told about the rollout as it goes"
     )
     steps: list[Step] = Field(min_length=1)
 
