@@ -86,7 +86,7 @@ class WebhookNotifier:
                 if wants(hook, event):
                     self._start()
                     self._queue.put((hook, payload(hook, event, where), where))
-        except Exception as exc:  # noqa: BLE001 - a notifier never breaks a rollout
+        except Exception as exc:
             self._fail(f"webhook: cannot notify {event.type.value}: {exc}")
 
     def _hooks_for(self, rollout_id: str) -> tuple[str, list[Webhook]]:
@@ -95,7 +95,7 @@ class WebhookNotifier:
             where = rollout_id
             try:
                 record = self.store.get_rollout(rollout_id)
-            except Exception:  # noqa: BLE001 - a notifier never breaks the rollout
+            except Exception:
                 record = None
             if record is not None:
                 where = f"{record.environment}/{record.service} {record.version}"

@@ -19,7 +19,7 @@ from tests.fakes import FakeMetrics
 
 
 class Hook(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         server: Any = self.server
         server.received.append((self.path, body))

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from shipsafe.plan.analysis import AnalysisTemplate, Breaker
 from shipsafe.plan.base import Duration, Name, PlanModel
-from shipsafe.plan.snapshots import DataSnapshotConfig
 from shipsafe.plan.notifications import Notification
+from shipsafe.plan.snapshots import DataSnapshotConfig
 from shipsafe.plan.sources import MetricSourceConfig
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
