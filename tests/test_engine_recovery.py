@@ -254,3 +254,33 @@ def test_a_command_waiting_on_a_driver_that_died_takes_over_when_its_lease_runs_
     assert router.weights == {"stable": 100, "canary": 0}
     waited = (clock.now() - started).total_seconds()
     assert 14 <= waited <= 20  # the 15 s lease, no more
+
+
+def test_resume_picks_up_a_rollout_whose_driver_died_mid_analysis(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, clock: Any, store: SQLiteStore
+) -> None:
+    plan = make_plan(
+        "steps:\n  - setWeight: 10\n  - analysis: {templates: [error-rate]}\n  - setWeight: 60\n"
+    )
+    calls = {"n": 0}
+
+    def answer(query: str) -> float:
+        calls["n"] += 1
+        if calls["n"] == 4:  # preflight (2 queries), first measurement, then the process dies
+            raise Killed()
+        return 0.001
+
+    metrics.answer = answer
+    engine = start_deploy(make_ctx(), plan)
+    with pytest.raises(Killed):
+        drive(engine)
+    assert store.get_rollout(engine.record.id).phase == Phase.PROGRESSING
+    measured_before = len(store.measurements(engine.record.id))
+    assert measured_before == 1
+    clock.advance(30)
+    result = submit_command(make_ctx(actor=BOB), engine.record.id, CommandKind.RESUME)
+    assert result.driven_here and result.phase == Phase.SUCCEEDED
+    # the analysis went on from the stored counters: count 3 means two more, not three
+    step2 = [m for m in store.measurements(engine.record.id) if m.run == "step-2"]
+    assert len(step2) == 3
+    assert router.weights["canary"] == 100
