@@ -14,6 +14,7 @@ from shipsafe.cli import (
     inspect_commands,
     keys_commands,
     plan_commands,
+    policy_commands,
 )
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.command()(control_commands.approve)
 app.add_typer(audit_commands.audit_app, name="audit")
 app.add_typer(keys_commands.keys_app, name="keys")
 app.add_typer(aws_commands.store_app, name="store")
+app.add_typer(policy_commands.policy_app, name="policy")
 app.command()(plan_commands.schema)
 
 

@@ -73,15 +73,30 @@ def deploy(
         session,
     )
     from shipsafe.engine.control import start_deploy
+    from shipsafe.errors import PolicyViolation
     from shipsafe.plan.loader import load_plan
     from shipsafe.policy import load_policy
     from shipsafe.runner import PARENT_ENV
 
     settings = Settings(state=state, output=output, actor=actor, agent=agent, audit_log=audit_log)
     loaded = load_plan(plan)
-    rules = load_policy(policy, trust)
     parent = os.environ.get(PARENT_ENV) or None
     with session(settings) as s:
+        try:
+            rules = load_policy(policy, trust, s.ctx.store)
+        except PolicyViolation as exc:
+            s.audit.append(
+                {
+                    "rollout_id": "-",
+                    "type": "deploy_refused",
+                    "reason": "policy_violation",
+                    "time": s.ctx.clock.now().isoformat(),
+                    "actor": s.ctx.actor.id,
+                    "message": exc.message,
+                    "data": {"plan": plan, "by": s.ctx.actor.model_dump(mode="json")},
+                }
+            )
+            raise
         s.audit.check_mirrors()  # before anything changes: the audit must have its homes
         engine = start_deploy(
             s.ctx,

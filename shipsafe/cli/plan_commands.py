@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipsafe.cli.common import OutputOpt, PolicyOpt, TrustOpt, exits
+from shipsafe.cli.common import OutputOpt, PolicyOpt, StateOpt, TrustOpt, exits
+
+if TYPE_CHECKING:
+    from shipsafe.store.base import StateStore
 
 
 @exits
@@ -20,9 +23,11 @@ def validate(
         bool, typer.Option("--emergency", help="Check as for deploy --emergency.")
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="As for deploy.")] = None,
+    state: StateOpt = None,
 ) -> None:
     """Check a plan: structure, references, conditions, and the policy (every finding with
-    the threat it guards against). Exit 2 with every problem listed."""
+    the threat it guards against; the policy pinned in the state store, if any). Exit 2 with
+    every problem listed."""
     from shipsafe.errors import PolicyViolation
     from shipsafe.identity import detect_actor
     from shipsafe.plan.loader import load_plan
@@ -30,7 +35,7 @@ def validate(
     from shipsafe.policy import Request, Severity, findings_for_plan, load_policy
 
     loaded = load_plan(plan)
-    rules = load_policy(policy, trust)
+    rules = load_policy(policy, trust, _existing_store(state))
     request = Request(
         actor_kind=detect_actor().kind.value, emergency=emergency, reason=reason
     )
@@ -83,3 +88,14 @@ def schema() -> None:
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "shipsafe plan"
     typer.echo(json.dumps(document, indent=2))
+
+
+def _existing_store(state: str | None) -> StateStore | None:
+    """The state store if there is one (for its pinned policy); validate creates nothing."""
+    from shipsafe.errors import UsageError
+    from shipsafe.store import open_store
+
+    try:
+        return open_store(state, create=False)
+    except UsageError:  # no store here yet: no pin
+        return None

@@ -75,11 +75,27 @@ def _with_trust(loaded: LoadedPolicy, base: Path | None, trust: str | None) -> L
     return loaded
 
 
-def load_policy(path: str | Path | None = None, trust: str | None = None) -> LoadedPolicy:
-    """The policy file (--policy, SHIPSAFE_POLICY), or the built-in default without one.
-    `trust` (--trust, SHIPSAFE_TRUST) is used only when the policy names no trust file."""
+def load_policy(
+    path: str | Path | None = None,
+    trust: str | None = None,
+    store: StateStore | None = None,
+) -> LoadedPolicy:
+    """The policy pinned in the store if there is one (a policy or trust file given on top
+    must then be the pinned one); else the policy file (--policy, SHIPSAFE_POLICY), or the
+    built-in default without one. `trust` (--trust, SHIPSAFE_TRUST) is used only when the
+    policy names no trust file."""
+    from shipsafe.policy.pin import enforce
+
     chosen = path or os.environ.get(POLICY_ENV) or None
     trust = trust or os.environ.get(TRUST_ENV) or None
+    loaded = _load_policy(chosen, trust)
+    pinned = enforce(store, loaded, explicit=chosen is not None or trust is not None)
+    if pinned is not None and _digest(pinned.policy) != pinned.digest:
+        raise PolicyViolation("the policy pinned in the state store is damaged (digest mismatch)")
+    return pinned or loaded
+
+
+def _load_policy(chosen: str | Path | None, trust: str | None) -> LoadedPolicy:
     if chosen is None:
         return builtin_policy(trust)
     p = Path(chosen)
