@@ -183,7 +183,7 @@ def list_rollouts(
             return
         table = Table(box=None, pad_edge=False)
         for col in ("ID", "SERVICE", "ENV", "VERSION", "PHASE", "STEP", "STARTED (UTC)", "BY"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=True, overflow="ignore")
         for r in records:
             table.add_row(
                 r.id,
@@ -195,4 +195,7 @@ def list_rollouts(
                 f"{r.created_at:%Y-%m-%d %H:%M:%S}",
                 f"{r.actor.id} ({r.actor.kind.value})",
             )
-        s.renderer.console.print(table)  # type: ignore[union-attr]
+        console = s.renderer.console  # type: ignore[union-attr]
+        if not console.is_terminal:
+            console.width = 1000  # logs and pipes: one rollout, one line, whole ids
+        console.print(table, crop=False)

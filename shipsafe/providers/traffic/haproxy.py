@@ -20,6 +20,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
 from shipsafe.plan.targets import HAProxyTarget
 
+# how long preflight retries a refused or missing runtime socket
+PREFLIGHT_RETRY_SECONDS = 2.0
 _WEIGHT = re.compile(r"^\s*(\d+)")
 _NAME = re.compile(r"^[A-Za-z0-9._:-]+$")
 
@@ -36,6 +38,7 @@ class HAProxyRouter:
             if not _NAME.match(value):
                 raise ConfigurationError(f"haproxy: {label} {value!r} is not a valid name")
         self.target = target
+        self._retry_for = target.retry_for
         # HAProxy runs `cmd; cmd` one by one: with a misnamed server the other weight would
         # still change. Both servers are read once (which names the missing one) before the
         # first write.
@@ -102,7 +105,7 @@ class HAProxyRouter:
         """One runtime API command (or several joined by '; '), retried while transient."""
         retrying = Retrying(
             retry=retry_if_exception_type(TransientProviderError),
-            stop=stop_after_delay(self.target.retry_for),
+            stop=stop_after_delay(self._retry_for),
             wait=wait_exponential(multiplier=0.05, max=1.0),
             reraise=True,
         )
@@ -149,10 +152,18 @@ class HAProxyRouter:
 
     # checks -------------------------------------------------------------------------------
     def check(self) -> None:
-        """Both servers exist and accept dynamic weights (set each to its current weight)."""
-        weights = self.weights()
-        for server, weight in weights.items():
-            self._set({server: weight}, what="preflight")
+        """Both servers exist and accept dynamic weights (set each to its current weight).
+
+        Before anything has changed, a socket that is not there is most likely a wrong path:
+        retry only briefly, so the user hears so in seconds rather than after retryFor."""
+        saved = self._retry_for
+        self._retry_for = min(saved, PREFLIGHT_RETRY_SECONDS)
+        try:
+            weights = self.weights()
+            for server, weight in weights.items():
+                self._set({server: weight}, what="preflight")
+        finally:
+            self._retry_for = saved
 
     # writing ------------------------------------------------------------------------------
     def _set(self, weights: dict[str, int], what: str = "set weight") -> None:
