@@ -66,3 +66,28 @@ def test_a_reader_that_goes_away_does_not_stop_the_rollout(monkeypatch: object) 
     renderer(ev(EventType.STEP_STARTED, "step 1"))  # must not raise, nor exit
     renderer(ev(EventType.STEP_STARTED, "step 2"))
     assert renderer.console.quiet and silenced
+
+
+def test_the_status_line_counts_down_a_pause_and_shows_weight_and_readings() -> None:
+    from datetime import timedelta
+
+    from shipsafe.render.live import Summary
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    summary = Summary()
+    for event in (
+        ev(EventType.PHASE_CHANGED, "", **{"from": "pending", "to": "progressing"}),
+        ev(EventType.WEIGHT_VERIFIED, "", weight=25),
+        ev(EventType.MEASUREMENT, "", metric="error-rate", value=0.002, phase="successful"),
+        ev(EventType.STEP_STARTED, "step 4/8: pause 600s", step=4, of=8,
+           until=(start + timedelta(minutes=10)).isoformat()),
+    ):
+        summary.update(event)
+    text = summary.text(now=start + timedelta(minutes=5, seconds=48)).plain
+    assert "progressing" in text and "step 4/8 pause 600s" in text
+    assert "(4m12s left)" in text and "canary 25%" in text and "error-rate 0.002 ✓" in text
+
+
+def test_no_status_line_when_output_is_not_a_terminal() -> None:
+    renderer = HumanRenderer(Console(file=io.StringIO(), highlight=False))
+    assert renderer.live is None

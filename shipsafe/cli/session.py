@@ -53,10 +53,9 @@ def session(
     actor = detect_actor(settings.actor, settings.agent)
     store = open_store(settings.state, create=create_store)
     notifier = None
+    renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
-        renderer: HumanRenderer | JsonLinesRenderer = (
-            JsonLinesRenderer() if settings.json else HumanRenderer()
-        )
+        renderer = JsonLinesRenderer() if settings.json else HumanRenderer()
         audit = FileAuditLog(audit_path(settings), store, mirrors=list(mirrors_from_env()))
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
@@ -72,6 +71,8 @@ def session(
         )
         yield Session(settings, ctx, renderer, audit)
     finally:
+        if isinstance(renderer, HumanRenderer):
+            renderer.close()
         if notifier is not None:
             notifier.close()
         store.close()

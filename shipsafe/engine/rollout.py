@@ -373,11 +373,14 @@ class RolloutEngine:
     def _enter_step(self, index: int, now: datetime) -> None:
         self.record.step_index = index
         step = self.steps[index]
-        self.runtime.step = steps.enter(self, step, index, now)
+        state = self.runtime.step = steps.enter(self, step, index, now)
+        data: dict[str, Any] = {"step": index + 1, "of": len(self.steps), "kind": state.kind}
+        if state.pause_until is not None:
+            data["until"] = state.pause_until.isoformat()
         self.emit(
             EventType.STEP_STARTED,
             message=f"step {index + 1}/{len(self.steps)}: {describe_step(step)}",
-            data={"step": index + 1, "kind": self.runtime.step.kind},
+            data=data,
         )
 
     def _complete_step(self, now: datetime, message: str = "") -> None:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shipsafe.records import Event, EventType
+from shipsafe.render.live import LiveStatus
 
 _STYLE: dict[EventType, tuple[str, str]] = {
     EventType.ROLLOUT_CREATED: ("bold", "▶"),
@@ -57,8 +58,17 @@ class HumanRenderer:
         self.verbose = verbose
         self._last_text = ""
         self.closed = False
+        self.live: LiveStatus | None = None
+        if self.console.is_terminal and not self.console.is_dumb_terminal:
+            self.live = LiveStatus(self.console)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
 
     def __call__(self, event: Event) -> None:
+        if self.live is not None and not self.closed:
+            self.live.update(event)
         if event.type in _QUIET and not self.verbose:
             return
         if event.type == EventType.MEASUREMENT:
