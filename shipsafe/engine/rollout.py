@@ -12,21 +12,19 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipsafe.engine import analysis, bluegreen, migrations, steps
-from shipsafe.engine.context import ApprovalRefused, EngineContext
+from shipsafe.engine import analysis, commands, preflight, rollback, steps
+from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
-from shipsafe.errors import ConfigurationError, PreflightError, ProviderError, UsageError
+from shipsafe.errors import ConfigurationError, PreflightError, ProviderError
 from shipsafe.plan.loader import plan_from_record
 from shipsafe.plan.models import Plan
-from shipsafe.plan.steps import ApprovalStep, PromoteStep, describe_step, step_spec
+from shipsafe.plan.steps import PromoteStep, describe_step, step_spec
 from shipsafe.providers.metrics.base import MetricQuery, MetricSource, QueryResult
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import (
     AnalysisPhase,
     AnalysisRunState,
-    Command,
-    CommandKind,
     Event,
     EventType,
     Guardrails,
@@ -214,98 +212,12 @@ class RolloutEngine:
         self._finish(op, OperationOutcome.OK)
         self.emit(EventType.WEIGHT_SET, message=f"canary {weight}%", data={"weight": weight})
 
-    # start --------------------------------------------------------------------------------
+    # start (engine/preflight.py) ----------------------------------------------------------
     def preflight(self) -> None:
-        """Before anything changes: the router and every metric source must answer."""
-        try:
-            self.router.check()
-            weight = self.router.get_weight()
-        except ConfigurationError:
-            raise
-        except ProviderError as exc:
-            raise PreflightError(f"preflight: router {self.plan.target.router}: {exc}") from None
-        if weight != 0:
-            raise PreflightError(
-                f"preflight: the canary ({self.plan.target.canary_name}) already receives "
-                f"{weight}% of traffic; a rollout starts from 0% (are stable and canary the "
-                "right way round in the plan?)"
-            )
-        for name in self.plan.metric_sources:
-            try:
-                self.source(name).check()
-            except ProviderError as exc:
-                raise PreflightError(f"preflight: metric source {name!r}: {exc}") from None
-        values = self._preflight_queries()
-        self.emit(
-            EventType.PREFLIGHT_PASSED,
-            message=f"router and metric sources answer; {len(values)} analysis queries return "
-            "data against the stable target",
-            data={"queries": values},
-        )
-
-    def _preflight_queries(self) -> dict[str, float]:
-        """Every analysis query, once, against the stable target: a query that returns no
-        data or an error now would judge the canary on nothing later (fail closed)."""
-        variables = {**self.plan.variables(), "canary": self.plan.target.stable_name}
-        values: dict[str, float] = {}
-        for name, template in self.plan.analysis.items():
-            query = analysis.query_for(template, variables)
-            text = query.text
-            try:
-                value = self.source(template.source).query(query).value
-            except ProviderError as exc:
-                raise PreflightError(
-                    f"preflight: analysis {name!r} query {text!r} failed against the stable "
-                    f"target: {exc}"
-                ) from None
-            if value is None or value != value:  # None or NaN: no data
-                raise PreflightError(
-                    f"preflight: analysis {name!r} query {text!r} returned no data against the "
-                    f"stable target ({self.plan.target.stable_name}); a rollout judged on no "
-                    "data is not watched at all"
-                )
-            values[name] = value
-        return values
+        preflight.preflight(self)
 
     def take_snapshot(self) -> Snapshot:
-        """Snapshot the router before the first change, store it, then verify the stored copy
-        against a fresh read: rollback needs nothing but this."""
-        try:
-            state = self.router.read_state()
-            config = self.router.config()
-        except ProviderError as exc:
-            raise PreflightError(f"snapshot: cannot read the router: {exc}") from None
-        name = self.plan.target.router
-        snapshot = Snapshot(
-            rollout_id=self.record.id,
-            router=name,
-            config=config,
-            state=state,
-            checksum=Snapshot.checksum_of(name, config, state),
-            taken_at=self.now(),
-            blue=bluegreen.blue_record(self),
-        )
-        self.ctx.store.save_snapshot(snapshot)
-        self.emit(
-            EventType.SNAPSHOT_TAKEN,
-            message=f"router state saved ({snapshot.checksum[:12]})",
-            data={"router": name, "state": state, "checksum": snapshot.checksum},
-        )
-        stored = self.ctx.store.get_snapshot(self.record.id)
-        try:
-            again = self.router.read_state()
-        except ProviderError as exc:
-            raise PreflightError(f"snapshot: cannot re-read the router: {exc}") from None
-        if (
-            stored is None
-            or stored.checksum != Snapshot.checksum_of(stored.router, stored.config, stored.state)
-            or stored.checksum != Snapshot.checksum_of(name, config, again)
-        ):
-            raise PreflightError("snapshot: the stored snapshot does not match the router")
-        verified = stored.model_copy(update={"verified_at": self.now()})
-        self.ctx.store.save_snapshot(verified)
-        self.emit(EventType.SNAPSHOT_VERIFIED, message="stored snapshot equals the router")
-        return verified
+        return preflight.take_snapshot(self)
 
     def start(self) -> None:
         """pending -> progressing: preflight, snapshot, verify, start breakers and step 1.
@@ -351,7 +263,7 @@ class RolloutEngine:
         """One pass of the control loop. Returns when the next look is due (None: no timer)."""
         now = self.now()
         self._tick_results.clear()
-        self._apply_commands(now)
+        commands.apply_pending(self, now)
         if self.record.phase in WATCHED:
             self._watch_breakers(now)
         wake = None
@@ -360,7 +272,7 @@ class RolloutEngine:
         if self.record.phase == Phase.PROMOTING:
             wake = self._promote(now)
         if self.record.phase == Phase.ROLLING_BACK:
-            self._rollback()
+            rollback.run(self)
         self.save()
         timers = [
             t
@@ -519,151 +431,6 @@ class RolloutEngine:
                 f"breaker inconclusive: {run.message}; promote or resume to go on, or rollback",
             )
 
-    # commands from any process -----------------------------------------------------------
-    def _apply_commands(self, now: datetime) -> None:
-        for command in self.ctx.store.pending_commands(self.record.id):
-            try:
-                result = self._apply(command, now)
-            except UsageError as exc:
-                result = f"refused: {exc}"
-            assert command.id is not None
-            self.ctx.store.mark_command_applied(command.id, result, now)
-            self.emit(
-                EventType.COMMAND_APPLIED,
-                message=f"{command.kind.value} by {command.actor.label()}: {result}",
-                data={"command": command.kind.value, "by": command.actor.id, "result": result},
-            )
-
-    def _apply(self, command: Command, now: datetime) -> str:
-        phase = self.record.phase
-        kind = command.kind
-        who = command.actor.label()
-        if kind in (CommandKind.ROLLBACK, CommandKind.ABORT):
-            if phase == Phase.ROLLING_BACK:
-                return "already rolling back"
-            end = Phase.ABORTED if kind == CommandKind.ABORT else Phase.ROLLED_BACK
-            if phase in (Phase.ROLLED_BACK, Phase.ABORTED):
-                raise UsageError(f"already {phase.value}")
-            reason = Reason.MANUAL_ABORT if kind == CommandKind.ABORT else Reason.MANUAL_ROLLBACK
-            why = command.args.get("reason") or ""
-            self.begin_rollback(reason, f"{kind.value} by {who}" + (f": {why}" if why else ""), end)
-            return f"{kind.value} started"
-        if phase.terminal or phase in (Phase.ROLLING_BACK, Phase.PROMOTING, Phase.PENDING):
-            raise UsageError(f"the rollout is {phase.value}")
-        if kind == CommandKind.PAUSE:
-            if phase != Phase.PROGRESSING:
-                raise UsageError(f"the rollout is {phase.value}, not progressing")
-            self._pause(Phase.PAUSED, Reason.MANUAL_PAUSE, f"paused by {who}")
-            return "paused"
-        if kind == CommandKind.RESUME:
-            return self._resume(phase, who, now)
-        if kind == CommandKind.PROMOTE:
-            return self._promote_command(bool(command.args.get("full")), who, now)
-        if kind == CommandKind.APPROVE:
-            return self._approve(command, now)
-        raise UsageError(f"unknown command {kind}")
-
-    def _resume(self, phase: Phase, who: str, now: datetime) -> str:
-        if phase != Phase.PAUSED:
-            return f"nothing to resume: the rollout is {phase.value}"
-        reason = self.runtime.pause_reason
-        if reason == Reason.STEP_PAUSE:
-            raise UsageError("this pause step waits for promote: shipsafe promote ID")
-        if reason == Reason.ANALYSIS_INCONCLUSIVE:
-            self._restart_inconclusive(now)
-        self._to(Phase.PROGRESSING, Reason.RESUMED, f"resumed by {who}")
-        return "resumed"
-
-    def _restart_inconclusive(self, now: datetime) -> None:
-        state = self.runtime.step
-        if state and state.analysis and state.analysis.phase == AnalysisPhase.INCONCLUSIVE:
-            step = self.current_step
-            assert step is not None
-            self.runtime.step = steps.enter(self, step, state.index, now)
-        if self.runtime.breakers and self.runtime.breakers.phase == AnalysisPhase.INCONCLUSIVE:
-            self.runtime.breakers = analysis.reset_inconclusive(self.runtime.breakers, now)
-
-    def _promote_command(self, full: bool, who: str, now: datetime) -> str:
-        phase = self.record.phase
-        if phase == Phase.AWAITING_APPROVAL:
-            raise UsageError("promote cannot pass an approval gate: use shipsafe approve")
-        if full:
-            for i in range(self.record.step_index, len(self.steps)):
-                step = self.steps[i]
-                if isinstance(step, ApprovalStep):
-                    gate = self.gate_of(step, i)
-                    deferred = (
-                        self.record.emergency
-                        and self.record.guardrails.review_gate
-                        and not self.is_guard_gate(i)
-                    )
-                    if not deferred and self.approval_count(gate) < self.required_approvals(
-                        step, i
-                    ):
-                        raise UsageError(
-                            f"promote --full would skip approval gate {gate}: approve it first"
-                        )
-            if self.runtime.breakers and self.runtime.breakers.phase == AnalysisPhase.INCONCLUSIVE:
-                self.runtime.breakers = analysis.reset_inconclusive(self.runtime.breakers, now)
-            self.emit(EventType.NOTICE, Reason.PROMOTED, f"full promotion by {who}")
-            self.record.step_index = len(self.steps) - 1
-            self.runtime.step = steps.enter(self, self.steps[-1], len(self.steps) - 1, now)
-            if phase != Phase.PROGRESSING:
-                self._to(Phase.PROGRESSING, Reason.PROMOTED, f"promoted by {who}")
-            return "promoting to 100%"
-        step = self.current_step
-        if isinstance(step, ApprovalStep):
-            raise UsageError("promote cannot pass an approval gate: use shipsafe approve")
-        breakers = self.runtime.breakers
-        if phase == Phase.PAUSED and self.runtime.pause_reason == Reason.ANALYSIS_INCONCLUSIVE:
-            state = self.runtime.step
-            step_inconclusive = (
-                state is not None
-                and state.analysis is not None
-                and state.analysis.phase == AnalysisPhase.INCONCLUSIVE
-            )
-            if breakers and breakers.phase == AnalysisPhase.INCONCLUSIVE:
-                self.runtime.breakers = analysis.reset_inconclusive(breakers, now)
-            self._to(Phase.PROGRESSING, Reason.PROMOTED, f"inconclusive result accepted by {who}")
-            if step_inconclusive:
-                self._complete_step(now, f"inconclusive analysis accepted by {who}")
-            return "accepted the inconclusive result; going on"
-        if phase == Phase.PAUSED:
-            self._to(Phase.PROGRESSING, Reason.PROMOTED, f"promoted by {who}")
-        self._complete_step(now, f"step skipped: promoted by {who}")
-        return "promoted past the current step"
-
-    def _approve(self, command: Command, now: datetime) -> str:
-        step = self.current_step
-        wanted = command.args.get("gate")
-        waiting = isinstance(step, ApprovalStep) and self.record.phase == Phase.AWAITING_APPROVAL
-        if not waiting and not wanted:
-            raise UsageError("no approval gate is waiting")
-        gate = wanted or self.gate_of(step, self.record.step_index)
-        try:
-            approval = self.ctx.approvals.verify(self.record, gate, command, now)
-        except ApprovalRefused as exc:
-            self.emit(
-                EventType.APPROVAL_REFUSED,
-                message=f"approval of {gate} by {command.actor.label()} refused: {exc}",
-                data={"gate": gate, "by": command.actor.id, "reason": str(exc)},
-            )
-            return f"refused: {exc}"
-        self.ctx.store.add_approval(approval)
-        self.emit(
-            EventType.APPROVAL_ACCEPTED,
-            Reason.APPROVED,
-            f"gate {gate} approved by {command.actor.label()}",
-            data={
-                "gate": gate,
-                "by": command.actor.id,
-                "kind": command.actor.kind.value,
-                "signer": approval.signer,
-                "key_id": approval.payload.get("key_id"),
-            },
-        )
-        return f"approved {gate}"
-
     # promote ------------------------------------------------------------------------------
     def _promote(self, now: datetime) -> datetime | None:
         state = self.runtime.step
@@ -712,87 +479,11 @@ class RolloutEngine:
             return None
         return now + timedelta(seconds=steps.WEIGHT_RECHECK_SECONDS)
 
-    # rollback -----------------------------------------------------------------------------
+    # rollback (engine/rollback.py) ------------------------------------------------------
     def begin_rollback(
         self, reason: Reason, message: str, end: Phase = Phase.ROLLED_BACK
     ) -> None:
-        self.runtime.rollback_reason = reason
-        self.runtime.rollback_message = message
-        self.runtime.end_phase = end
-        self.runtime.restore_attempts = 0
-        self._to(Phase.ROLLING_BACK, reason, message)
-        self.emit(EventType.ROLLBACK_STARTED, reason, message)
+        rollback.begin(self, reason, message, end)
 
     def router_for_restore(self) -> TrafficRouter:
-        """Built from the stored snapshot alone (not the plan): rollback needs nothing else."""
-        snapshot = self.ctx.store.get_snapshot(self.record.id)
-        if snapshot is None:
-            return self.router
-        return self.ctx.providers.router(snapshot.router, snapshot.config)
-
-    def _rollback(self) -> None:
-        """Restore the snapshot, read the router back, compare. Fixed order, like Flagger."""
-        end = self.runtime.end_phase or Phase.ROLLED_BACK
-        snapshot = self.ctx.store.get_snapshot(self.record.id)
-        if snapshot is None:
-            message = "nothing to restore: no traffic had moved"
-            self._to(end, Reason.RESTORED, message)
-            self.emit(EventType.ROLLBACK_FINISHED, Reason.RESTORED, message)
-            return
-        router = self.ctx.providers.router(snapshot.router, snapshot.config)
-        op = self._operation("restore", {"checksum": snapshot.checksum})
-        try:
-            if snapshot.blue and not self._router_equals(router, snapshot):
-                bluegreen.still_blue(self, snapshot)  # never cut back to a changed blue
-            router.restore(snapshot.state)
-            actual = router.read_state()
-        except ProviderError as exc:
-            self._finish(op, OperationOutcome.ERROR, str(exc))
-            self.runtime.restore_attempts += 1
-            if self.runtime.restore_attempts < self.ctx.restore_attempts:
-                self.provider_error("router", exc)
-                return  # try again next tick
-            self._rollback_failed(Reason.RESTORE_ERROR, f"cannot restore the snapshot: {exc}")
-            return
-        except bluegreen.BlueCheckFailed as exc:
-            self._finish(op, OperationOutcome.ERROR, exc.message)
-            self._rollback_failed(exc.reason, exc.message)
-            return
-        if Snapshot.checksum_of(snapshot.router, snapshot.config, actual) != snapshot.checksum:
-            self._finish(op, OperationOutcome.ERROR, f"router reads {actual}")
-            self._rollback_failed(
-                Reason.RESTORE_MISMATCH,
-                f"after restore the router reads {actual}, the snapshot says {snapshot.state}",
-            )
-            return
-        self._finish(op, OperationOutcome.OK, "router equals the snapshot")
-        self.runtime.canary_weight = None
-        self.runtime.step = None
-        data_not_back = migrations.undo(self)
-        if data_not_back is not None:
-            self._rollback_failed(Reason.MIGRATION_FAILED, data_not_back)
-            return
-        message = f"traffic restored to the snapshot and verified ({snapshot.checksum[:12]})"
-        self._to(end, Reason.RESTORED, message)
-        self.emit(
-            EventType.ROLLBACK_FINISHED,
-            Reason.RESTORED,
-            message,
-            data={"state": actual, "cause": self.runtime.rollback_message},
-        )
-        self.emit(EventType.ROLLOUT_FINISHED, self.runtime.rollback_reason,
-                  self.runtime.rollback_message, data={"phase": end.value})
-
-    @staticmethod
-    def _router_equals(router: TrafficRouter, snapshot: Snapshot) -> bool:
-        try:
-            state = router.read_state()
-        except ProviderError:
-            return False
-        return Snapshot.checksum_of(snapshot.router, snapshot.config, state) == snapshot.checksum
-
-    def _rollback_failed(self, reason: Reason, message: str) -> None:
-        self._to(Phase.ROLLBACK_FAILED, reason, message)
-        self.emit(EventType.ROLLBACK_FAILED, reason, message + " - page a human")
-        self.emit(EventType.ROLLOUT_FINISHED, reason, message,
-                  data={"phase": Phase.ROLLBACK_FAILED.value})
+        return rollback.router_for_restore(self)

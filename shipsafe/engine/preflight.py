@@ -1,0 +1,109 @@
+"""Before anything changes: the router and metric sources answer, every analysis query
+returns data against the stable target, and the router's state is snapshotted and the stored
+snapshot verified against a fresh read."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shipsafe.engine import analysis, bluegreen
+from shipsafe.errors import ConfigurationError, PreflightError, ProviderError
+from shipsafe.records import EventType, Snapshot
+
+if TYPE_CHECKING:
+    from shipsafe.engine.rollout import RolloutEngine
+
+
+def preflight(engine: RolloutEngine) -> None:
+    """Before anything changes: the router and every metric source must answer."""
+    try:
+        engine.router.check()
+        weight = engine.router.get_weight()
+    except ConfigurationError:
+        raise
+    except ProviderError as exc:
+        raise PreflightError(f"preflight: router {engine.plan.target.router}: {exc}") from None
+    if weight != 0:
+        raise PreflightError(
+            f"preflight: the canary ({engine.plan.target.canary_name}) already receives "
+            f"{weight}% of traffic; a rollout starts from 0% (are stable and canary the "
+            "right way round in the plan?)"
+        )
+    for name in engine.plan.metric_sources:
+        try:
+            engine.source(name).check()
+        except ProviderError as exc:
+            raise PreflightError(f"preflight: metric source {name!r}: {exc}") from None
+    values = _queries(engine)
+    engine.emit(
+        EventType.PREFLIGHT_PASSED,
+        message=f"router and metric sources answer; {len(values)} analysis queries return "
+        "data against the stable target",
+        data={"queries": values},
+    )
+
+
+def _queries(engine: RolloutEngine) -> dict[str, float]:
+    """Every analysis query, once, against the stable target: a query that returns no
+    data or an error now would judge the canary on nothing later (fail closed)."""
+    variables = {**engine.plan.variables(), "canary": engine.plan.target.stable_name}
+    values: dict[str, float] = {}
+    for name, template in engine.plan.analysis.items():
+        query = analysis.query_for(template, variables)
+        text = query.text
+        try:
+            value = engine.source(template.source).query(query).value
+        except ProviderError as exc:
+            raise PreflightError(
+                f"preflight: analysis {name!r} query {text!r} failed against the stable "
+                f"target: {exc}"
+            ) from None
+        if value is None or value != value:  # None or NaN: no data
+            raise PreflightError(
+                f"preflight: analysis {name!r} query {text!r} returned no data against the "
+                f"stable target ({engine.plan.target.stable_name}); a rollout judged on no "
+                "data is not watched at all"
+            )
+        values[name] = value
+    return values
+
+
+def take_snapshot(engine: RolloutEngine) -> Snapshot:
+    """Snapshot the router before the first change, store it, then verify the stored copy
+    against a fresh read: rollback needs nothing but this."""
+    try:
+        state = engine.router.read_state()
+        config = engine.router.config()
+    except ProviderError as exc:
+        raise PreflightError(f"snapshot: cannot read the router: {exc}") from None
+    name = engine.plan.target.router
+    snapshot = Snapshot(
+        rollout_id=engine.record.id,
+        router=name,
+        config=config,
+        state=state,
+        checksum=Snapshot.checksum_of(name, config, state),
+        taken_at=engine.now(),
+        blue=bluegreen.blue_record(engine),
+    )
+    engine.ctx.store.save_snapshot(snapshot)
+    engine.emit(
+        EventType.SNAPSHOT_TAKEN,
+        message=f"router state saved ({snapshot.checksum[:12]})",
+        data={"router": name, "state": state, "checksum": snapshot.checksum},
+    )
+    stored = engine.ctx.store.get_snapshot(engine.record.id)
+    try:
+        again = engine.router.read_state()
+    except ProviderError as exc:
+        raise PreflightError(f"snapshot: cannot re-read the router: {exc}") from None
+    if (
+        stored is None
+        or stored.checksum != Snapshot.checksum_of(stored.router, stored.config, stored.state)
+        or stored.checksum != Snapshot.checksum_of(name, config, again)
+    ):
+        raise PreflightError("snapshot: the stored snapshot does not match the router")
+    verified = stored.model_copy(update={"verified_at": engine.now()})
+    engine.ctx.store.save_snapshot(verified)
+    engine.emit(EventType.SNAPSHOT_VERIFIED, message="stored snapshot equals the router")
+    return verified
