@@ -136,3 +136,13 @@ class StateStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def locked_message(info: LockInfo, now: datetime) -> str:
+    """The one line a refused deploy prints: who holds the lock and for how long."""
+    if info.lease_expires_at is None:
+        state = "waiting for a human (promote, approve, abort or rollback it)"
+    else:
+        left = (info.lease_expires_at - now).total_seconds()
+        state = f"driven by {info.holder}, lease live for {left:.0f}s more"
+    return f"{info.key} is locked by rollout {info.rollout_id}: {state}"

@@ -24,7 +24,7 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome
+from shipsafe.store.base import LockOutcome, locked_message
 
 SCHEMA_VERSION = "1"
 
@@ -396,7 +396,7 @@ class SQLiteStore:
                 elif expired or (ours and info.lease_expires_at is None):
                     outcome = LockOutcome.TAKEN_OVER
                 else:
-                    raise LockedError(_locked_message(info, now))
+                    raise LockedError(locked_message(info, now))
             c.execute(
                 "INSERT OR REPLACE INTO locks (key, rollout_id, holder, lease_expires_at,"
                 " acquired_at) VALUES (?, ?, ?, ?, ?)",
@@ -419,7 +419,7 @@ class SQLiteStore:
                 if row is None:
                     raise LockedError(f"lost the lock on {key}: it was released by another process")
                 raise LockedError(
-                    f"lost the lock on {key}: {_locked_message(_lock_info(key, row), now)}"
+                    f"lost the lock on {key}: {locked_message(_lock_info(key, row), now)}"
                 )
 
     def park_lock(self, key: str, holder: str) -> None:
@@ -462,12 +462,3 @@ def _lock_info(key: str, row: tuple[Any, ...]) -> LockInfo:
         lease_expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
         acquired_at=datetime.fromisoformat(acquired),
     )
-
-
-def _locked_message(info: LockInfo, now: datetime) -> str:
-    if info.lease_expires_at is None:
-        state = "waiting for a human (promote, approve, abort or rollback it)"
-    else:
-        left = (info.lease_expires_at - now).total_seconds()
-        state = f"driven by {info.holder}, lease live for {left:.0f}s more"
-    return f"{info.key} is locked by rollout {info.rollout_id}: {state}"
