@@ -2,9 +2,10 @@
 
     python -m integration.rig up [--rate 100]
 
-starts everything, writes the concrete local-canary plan into the rig's directory, prints
-where things are and how to switch faults, and runs until Ctrl-C or SIGTERM, then stops
-everything and removes the directory.
+starts everything (and green's preview traffic, for the blue/green plan), writes the concrete
+local-canary and local-blue-green plans into the rig's directory, prints where things are and
+how to switch faults, and runs until Ctrl-C or SIGTERM, then stops everything and removes the
+directory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from types import FrameType
 
 from integration.rig import Rig
+from integration.rig.plans import LOCAL_BLUE_GREEN
 
 
 def _stop_on_sigterm() -> threading.Event:
@@ -33,11 +35,15 @@ def up(rate: float) -> int:
     print("starting the rig (HAProxy, Prometheus, stable and canary, load) ...", flush=True)
     with Rig(load_rate=rate) as rig:
         plan = rig.write_plan(name="local-canary.yaml")
+        blue_green = rig.write_plan(name="local-blue-green.yaml", template=LOCAL_BLUE_GREEN)
+        rig.start_preview()
         for what, where in rig.describe().items():
             print(f"  {what:26} {where}")
         print(f"  {'plan':26} {plan}")
+        print(f"  {'blue/green plan':26} {blue_green}")
         print()
         print(f"deploy:      shipsafe deploy {plan}")
+        print(f"blue/green:  shipsafe deploy {blue_green}   (then shipsafe approve ID elsewhere)")
         print(
             f"fault:       curl -s -XPOST {rig.canary.url}/admin/faults "
             """-d '{"errorShare": 0.3, "latencyMs": 0}'"""

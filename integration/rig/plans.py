@@ -16,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_CANARY = REPO / "plans" / "local-canary.yaml"
+LOCAL_BLUE_GREEN = REPO / "plans" / "local-blue-green.yaml"
 
 
 PLACEHOLDER = re.compile(r"\$\{(RIG_[A-Z0-9_]+)\}")

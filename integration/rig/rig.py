@@ -5,6 +5,7 @@
         rig.canary.set_faults(error_share=0.3)
         rig.haproxy.weights()                # {"stable": 100, "canary": 0}
         rig.load.tally()                     # answers and errors per server
+        rig.start_preview()                  # blue/green: green gets preview requests directly
 
 Everything listens on 127.0.0.1 only, on ports chosen free at start, and lives in one
 temporary directory that `stop` removes. `stop` runs at exit too (atexit), and every child
@@ -16,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from integration.rig.waiting import wait_until
 QUERY_WINDOW_SECONDS = 10
 # a request slower than this counts as slow when waiting for a clean history
 SLOW_SECONDS = 0.1
+# requests a second of green's preview (blue/green): sent straight to the canary service
+PREVIEW_RATE = 20.0
 
 
 class Rig:
@@ -52,6 +56,12 @@ class Rig:
             self.workdir, prom_port, metrics_port, stable_port, canary_port
         )
         self.load = LoadGenerator("127.0.0.1", http_port, rate=load_rate)
+        # blue/green: green (the canary server) is judged on its preview before cutover,
+        # requests sent to it directly, not through HAProxy (users never see them); off
+        # until a scenario starts it, and reset() stops it again
+        self.preview = LoadGenerator("127.0.0.1", canary_port, rate=PREVIEW_RATE, workers=2)
+        # the data a blue/green release snapshots before cutover (plans: ${RIG_ORDERS_DB})
+        self.orders_db = self.workdir / "orders.db"
         self._started = False
 
     # life cycle ------------------------------------------------------------------------
@@ -59,6 +69,7 @@ class Rig:
         atexit.register(self.stop)
         self._started = True
         try:
+            _create_orders_db(self.orders_db)
             self.stable.start()
             self.canary.start()
             self.haproxy.start()
@@ -79,6 +90,7 @@ class Rig:
         self._started = False
         atexit.unregister(self.stop)
         self.load.stop()
+        self.preview.stop()
         for part in (self.prometheus, self.gate, self.haproxy, self.canary, self.stable):
             with contextlib.suppress(Exception):  # keep stopping the others
                 part.stop()
@@ -133,10 +145,31 @@ class Rig:
     def wait_canary_idle(self, timeout: float = 60.0) -> None:
         wait_until(self.canary_is_idle, "no canary answers in the query window", timeout, 0.5)
 
-    def reset(self, timeout: float = 60.0) -> None:
+    def preview_is_ready(self) -> bool:
+        """Prometheus sees green's preview answers, and none was a 5xx in the query window
+        (the canary service's own counters: preview requests never pass HAProxy)."""
+        window = f"{QUERY_WINDOW_SECONDS + 5}s"
+        answered = self.prometheus.value(
+            'sum(rate(demo_requests_total{server="canary"}[5s])) or vector(0)'
+        )
+        errors = self.prometheus.value(
+            f'sum(increase(demo_requests_total{{server="canary",code=~"5.."}}[{window}]))'
+            " or vector(0)"
+        )
+        return (answered or 0) > 0 and (errors or 0) == 0
+
+    def start_preview(self, timeout: float = 60.0) -> None:
+        """Send green its preview traffic and wait until Prometheus has clean rates of it."""
+        self.preview.start()
+        wait_until(self.preview_is_ready, "green's preview answers in prometheus", timeout, 0.25)
+
+    def reset(self, timeout: float = 60.0, clean_history: bool = True) -> None:
         """Back to the starting point between scenarios: no faults, stable 100 / canary 0,
-        the gate open, Prometheus running, and no trace of earlier faults in the window."""
+        the gate open, no preview, Prometheus running, and no trace of earlier faults in
+        the window (unless `clean_history` is False: for a scenario that makes the canary
+        fail on purpose, where earlier failures only make its breaker trip sooner)."""
         self.gate.accept()
+        self.preview.stop()
         self.stable.set_faults()
         self.canary.set_faults()
         self.haproxy.reset()
@@ -146,6 +179,8 @@ class Rig:
         if not self.load.running:
             self.load.start()
         self.wait_for_traffic_data(timeout)
+        if not clean_history:
+            return
         wait_until(
             self.canary_history_is_clean,
             "no canary errors or slow requests in prometheus' recent history",
@@ -160,6 +195,8 @@ class Rig:
             "RIG_HAPROXY_SOCKET": str(self.haproxy.socket),
             "RIG_PROMETHEUS_PORT": str(self.prometheus.port),
             "RIG_RELEASE": "1.1.0",
+            "RIG_STABLE_PORT": str(self.stable.port),
+            "RIG_ORDERS_DB": str(self.orders_db),
         }
         values.update(overrides)
         return values
@@ -193,4 +230,17 @@ class Rig:
             "prometheus": self.prometheus.url,
             "stable": self.stable.url,
             "canary": self.canary.url,
+            "orders db": str(self.orders_db),
         }
+
+
+def _create_orders_db(path: Path) -> None:
+    """A small SQLite database standing for the data blue and green share."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, item TEXT)")
+        if conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0:
+            conn.executemany("INSERT INTO orders (item) VALUES (?)", [("tea",), ("scones",)])
+        conn.commit()
+    finally:
+        conn.close()

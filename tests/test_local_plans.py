@@ -1,0 +1,37 @@
+"""plans/local-*.yaml (the rig's examples) pass `shipsafe validate` as they are, with their
+${RIG_...} placeholders, under the built-in policy: what a user sees before the rig fills
+them in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shipsafe.cli.app import app
+
+PLANS = Path(__file__).resolve().parents[1] / "plans"
+
+
+@pytest.mark.parametrize("name", ["local-canary", "local-blue-green"])
+def test_the_local_example_plans_validate_as_they_are(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("SHIPSAFE_POLICY", "SHIPSAFE_TRUST", "CI", "SHIPSAFE_PARENT_ROLLOUT"):
+        monkeypatch.delenv(var, raising=False)
+    result = CliRunner().invoke(app, ["validate", str(PLANS / f"{name}.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and "no errors" in result.output
+
+
+def test_the_blue_green_example_has_every_guard_of_a_cutover() -> None:
+    from shipsafe.plan.loader import load_plan_text
+    from shipsafe.plan.steps import step_kind
+
+    plan = load_plan_text((PLANS / "local-blue-green.yaml").read_text(), "local-blue-green.yaml")
+    assert plan.blue_green and plan.strategy.blue_green is not None
+    assert plan.strategy.blue_green.blue_identity
+    kinds = " ".join(step_kind(s) for s in plan.steps)
+    assert kinds == "analysis snapshot approval cutover analysis"
+    assert plan.breakers and plan.data_snapshots
