@@ -37,6 +37,9 @@ class ExitCode:
 
 class ShipsafeError(Exception):
     exit_code: int = ExitCode.INTERNAL
+    # the rollout the error belongs to, when one was recorded (a refused or aborted deploy):
+    # JSON output names it so an agent reading only the last line can find the record
+    rollout_id: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

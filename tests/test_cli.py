@@ -205,3 +205,17 @@ def test_ci_and_agent_identities_are_recorded(
     result = run("deploy", write_plan(env, FAST), "-o", "json", "--agent")
     assert result.exit_code == 0
     assert json_lines(result.output)[0]["data"]["actor"]["kind"] == "agent"
+
+
+def test_a_deploy_refused_at_preflight_names_its_rollout_on_the_last_json_line(
+    env: Path, fakes: FakeProviders
+) -> None:
+    from shipsafe.errors import ProviderError
+
+    fakes.router_instance.fail["check"] = ProviderError("unreachable")
+    result = run("deploy", write_plan(env, FAST), "-o", "json")
+    assert result.exit_code == 2
+    last = json_lines(result.output)[-1]
+    assert last["kind"] == "error" and last["rollout_id"] == json_lines(result.output)[0][
+        "rollout_id"
+    ]

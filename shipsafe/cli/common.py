@@ -119,7 +119,9 @@ def exits(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ShipsafeError as exc:
-            _report(exc.message, exc.exit_code, output, getattr(exc, "problems", None))
+            _report(
+                exc.message, exc.exit_code, output, getattr(exc, "problems", None), exc.rollout_id
+            )
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -145,14 +147,20 @@ def exits(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _report(message: str, code: int, output: Any, problems: list[str] | None) -> None:
+def _report(
+    message: str,
+    code: int,
+    output: Any,
+    problems: list[str] | None,
+    rollout_id: str | None = None,
+) -> None:
     lines = problems if problems else [message]
     if output == Output.json:
         from shipsafe.render.json_lines import JsonLinesRenderer
 
         renderer = JsonLinesRenderer()
         for line in lines:
-            renderer.error(line, code)
+            renderer.error(line, code, rollout_id)
         return
     for line in lines:
         typer.echo(f"shipsafe: {line}" if not problems else line, err=True)

@@ -166,8 +166,11 @@ def assess_run(run: AnalysisRunState, templates: dict[str, AnalysisTemplate]) ->
         default=AnalysisPhase.SUCCESSFUL,
     )
     out.phase = worst
-    culprit = next((m for m in out.metrics.values() if m.phase == worst), None)
-    out.message = f"{culprit.name}: {culprit.message}" if culprit else ""
+    if worst == AnalysisPhase.SUCCESSFUL:  # every metric passed: say so for each
+        out.message = "; ".join(f"{m.name}: {m.message}" for m in out.metrics.values())
+    else:  # the metric that decided it
+        culprit = next((m for m in out.metrics.values() if m.phase == worst), None)
+        out.message = f"{culprit.name}: {culprit.message}" if culprit else ""
     return out
 
 

@@ -91,8 +91,9 @@ def start_deploy(
         engine.emit(EventType.LOCK_ACQUIRED, message=f"{record.lock_key} locked")
     try:
         engine.start()
-    except (PreflightError, ConfigurationError):
+    except (PreflightError, ConfigurationError) as exc:
         ctx.store.release_lock(record.lock_key, record.id)
+        exc.rollout_id = record.id
         raise
     return engine
 
@@ -161,9 +162,9 @@ def _refuse(ctx: EngineContext, engine: RolloutEngine, decision: Decision) -> No
     engine.save()
     engine.emit(EventType.ROLLOUT_FINISHED, reason, summary, data={"phase": "aborted"})
     header = f"{engine.record.id}: deploy refused, nothing was changed"
-    if violation:
-        raise PolicyViolation(header, [*lines, header])
-    raise PolicyRefusal(header, [*lines, header])
+    error = (PolicyViolation if violation else PolicyRefusal)(header, [*lines, header])
+    error.rollout_id = engine.record.id
+    raise error
 
 
 def _clear_the_way(ctx: EngineContext, key: str, new_id: str) -> str | None:

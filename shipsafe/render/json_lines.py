@@ -39,5 +39,8 @@ class JsonLinesRenderer:
             }
         )
 
-    def error(self, message: str, exit_code: int) -> None:
-        self.write({"kind": "error", "exit_code": exit_code, "message": message})
+    def error(self, message: str, exit_code: int, rollout_id: str | None = None) -> None:
+        line: dict[str, Any] = {"kind": "error", "exit_code": exit_code, "message": message}
+        if rollout_id:
+            line["rollout_id"] = rollout_id
+        self.write(line)
