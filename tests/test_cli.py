@@ -219,3 +219,8 @@ def test_a_deploy_refused_at_preflight_names_its_rollout_on_the_last_json_line(
     assert last["kind"] == "error" and last["rollout_id"] == json_lines(result.output)[0][
         "rollout_id"
     ]
+
+
+def test_version_is_printed() -> None:
+    result = run("--version")
+    assert result.exit_code == 0 and result.output.startswith("shipsafe ")

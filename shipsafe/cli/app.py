@@ -26,6 +26,26 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"shipsafe {version('shipsafe')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("shipsafe (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_version
+    ),
+) -> None:
+    """Progressive delivery with circuit breakers, verified snapshots and automatic rollback."""
+
+
 app.command()(plan_commands.validate)
 app.command()(deploy_command.deploy)
 app.command()(inspect_commands.status)
