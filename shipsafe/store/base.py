@@ -146,3 +146,18 @@ def locked_message(info: LockInfo, now: datetime) -> str:
         left = (info.lease_expires_at - now).total_seconds()
         state = f"driven by {info.holder}, lease live for {left:.0f}s more"
     return f"{info.key} is locked by rollout {info.rollout_id}: {state}"
+
+
+def lock_outcome(info: LockInfo, rollout_id: str, holder: str, now: datetime) -> str:
+    """Whether `holder` may take a lock held as `info`, for `rollout_id`; one rule for every
+    store. Ours already: HELD. An expired lease, or our own rollout parked (waiting for a
+    human): TAKEN_OVER. Anything else: LockedError naming who holds it and for how long."""
+    from shipsafe.errors import LockedError
+
+    ours = info.rollout_id == rollout_id
+    expired = info.lease_expires_at is not None and info.lease_expires_at <= now
+    if ours and info.holder == holder:
+        return LockOutcome.HELD
+    if expired or (ours and info.lease_expires_at is None):
+        return LockOutcome.TAKEN_OVER
+    raise LockedError(locked_message(info, now))

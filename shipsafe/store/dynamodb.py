@@ -52,7 +52,7 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, locked_message
+from shipsafe.store.base import LockOutcome, lock_outcome, locked_message
 from shipsafe.store.dynamodb_items import (
     INDEX,
     SCHEMA_VERSION,
@@ -606,15 +606,7 @@ class DynamoDBStore:
                 )
                 version = 1
             else:
-                info = _lock_info(key, current)
-                ours = info.rollout_id == rollout_id
-                expired = info.lease_expires_at is not None and info.lease_expires_at <= now
-                if ours and info.holder == holder:
-                    outcome = LockOutcome.HELD
-                elif expired or (ours and info.lease_expires_at is None):
-                    outcome = LockOutcome.TAKEN_OVER
-                else:
-                    raise LockedError(locked_message(info, now))
+                outcome = lock_outcome(_lock_info(key, current), rollout_id, holder, now)
                 version = int(current.get("version", 0)) + 1
                 condition, values = "#version = :seen", {":seen": version - 1}
             try:

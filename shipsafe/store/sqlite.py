@@ -24,7 +24,7 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, locked_message
+from shipsafe.store.base import LockOutcome, lock_outcome, locked_message
 
 SCHEMA_VERSION = "1"
 
@@ -388,15 +388,7 @@ class SQLiteStore:
             if row is None:
                 outcome = LockOutcome.ACQUIRED
             else:
-                info = _lock_info(key, row)
-                ours = info.rollout_id == rollout_id
-                expired = info.lease_expires_at is not None and info.lease_expires_at <= now
-                if ours and info.holder == holder:
-                    outcome = LockOutcome.HELD
-                elif expired or (ours and info.lease_expires_at is None):
-                    outcome = LockOutcome.TAKEN_OVER
-                else:
-                    raise LockedError(locked_message(info, now))
+                outcome = lock_outcome(_lock_info(key, row), rollout_id, holder, now)
             c.execute(
                 "INSERT OR REPLACE INTO locks (key, rollout_id, holder, lease_expires_at,"
                 " acquired_at) VALUES (?, ?, ?, ?, ?)",
