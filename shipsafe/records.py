@@ -92,6 +92,7 @@ class Reason(StrEnum):
     BLUE_CHANGED = "blue_changed"
     MIGRATION_FAILED = "migration_failed"
     APPROVAL_DEFERRED = "approval_deferred"  # emergency: the approval comes after, as a review
+    AUDIT_FAILED = "audit_failed"  # the audit log cannot be written: nothing proceeds unaudited
 
 
 class ActorKind(StrEnum):

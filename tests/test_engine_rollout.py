@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shipsafe.engine.control import start_deploy
 from shipsafe.engine.driver import drive
 from shipsafe.records import MeasurementPhase, Phase, Reason
@@ -264,3 +266,71 @@ def test_a_breaker_and_a_step_due_together_share_one_query(
     runs = {m.run for m in store.measurements(engine.record.id) if m.metric == "error-rate"}
     assert runs == {"breakers", "step-2"}
     assert len(canary_queries) == 1
+
+
+class BrokenAudit:
+    """An audit log that stops taking records after `ok` of them (a full disk, say)."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok = ok
+        self.taken = 0
+
+    def __call__(self, event: Any) -> None:
+        from shipsafe.errors import AuditError
+
+        if self.taken >= self.ok:
+            raise AuditError("cannot write the audit log: No space left on device")
+        self.taken += 1
+
+
+def test_a_rollout_that_cannot_be_audited_goes_no_further_and_rolls_back(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: Any
+) -> None:
+    metrics.answer = metric_values()
+    ctx = make_ctx()
+    broken = BrokenAudit(ok=10**6)
+    ctx.subscribers.append(broken)
+    engine = start_deploy(ctx, make_plan(CANARY_STEPS))
+    broken.ok = broken.taken  # the disk fills up right after the rollout started
+    assert drive(engine) == Phase.ROLLED_BACK
+    assert engine.record.runtime.rollback_reason == Reason.AUDIT_FAILED
+    assert router.weights == {"stable": 100, "canary": 0}
+    assert [c[1] for c in router.calls if c[0] == "set"] == [5]  # the first step, no further
+    # every event, the unaudited ones included, is in the state store
+    types = [e.type.value for e in store.events(engine.record.id)]
+    assert "rollback_finished" in types
+
+
+def test_a_rollback_goes_on_when_the_audit_log_breaks_during_it(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: Any, recorder: Any
+) -> None:
+    metrics.answer = metric_values(errors=0.5)  # the breaker trips on its first measurement
+    ctx = make_ctx()
+    broken = BrokenAudit(ok=10**6)
+    ctx.subscribers.insert(0, broken)
+
+    def break_audit_on_trip(event: Any) -> None:
+        if event.type.value == "breaker_tripped":
+            broken.ok = broken.taken
+
+    ctx.subscribers.append(break_audit_on_trip)
+    engine = start_deploy(ctx, make_plan(CANARY_STEPS))
+    assert drive(engine) == Phase.ROLLED_BACK
+    assert engine.record.runtime.rollback_reason == Reason.BREAKER_TRIPPED
+    assert router.weights == {"stable": 100, "canary": 0}
+    notices = [e for e in recorder.events if e.reason == Reason.AUDIT_FAILED]
+    assert notices and "could not be written to the audit log" in notices[-1].message
+
+
+def test_a_deploy_whose_audit_cannot_be_written_changes_nothing(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics
+) -> None:
+    from shipsafe.errors import AuditError
+
+    metrics.answer = metric_values()
+    ctx = make_ctx()
+    ctx.subscribers.append(BrokenAudit(ok=0))
+    with pytest.raises(AuditError, match="nothing was changed"):
+        start_deploy(ctx, make_plan(CANARY_STEPS))
+    assert router.calls == []
+    assert ctx.store.get_lock("production/checkout") is None  # the next deploy may go

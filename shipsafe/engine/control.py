@@ -12,6 +12,7 @@ from shipsafe.engine.driver import drive
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.rollout import RolloutEngine
 from shipsafe.errors import (
+    AuditError,
     ConfigurationError,
     LockedError,
     PolicyRefusal,
@@ -91,7 +92,7 @@ def start_deploy(
         engine.emit(EventType.LOCK_ACQUIRED, message=f"{record.lock_key} locked")
     try:
         engine.start()
-    except (PreflightError, ConfigurationError) as exc:
+    except (PreflightError, ConfigurationError, AuditError) as exc:
         ctx.store.release_lock(record.lock_key, record.id)
         exc.rollout_id = record.id
         raise

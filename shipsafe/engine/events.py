@@ -6,6 +6,7 @@ from typing import Any
 
 from shipsafe.clock import Clock
 from shipsafe.engine.context import Subscriber
+from shipsafe.errors import ShipsafeError
 from shipsafe.records import Event, EventType, Reason
 from shipsafe.store.base import StateStore
 
@@ -22,6 +23,10 @@ class EventBus:
         self.clock = clock
         self.actor = actor
         self.subscribers = subscribers
+        # what subscribers (the audit log) could not take: the event itself is in the store
+        # already; the engine decides (roll back when going forward, carry on when rolling
+        # back: a damaged audit log must never make a rollback impossible)
+        self.failures: list[str] = []
 
     def emit(
         self,
@@ -42,5 +47,12 @@ class EventBus:
         )
         stored = self.store.append_event(event)
         for subscriber in self.subscribers:
-            subscriber(stored)
+            try:
+                subscriber(stored)
+            except (ShipsafeError, OSError) as exc:
+                self.failures.append(str(exc))
         return stored
+
+    def take_failures(self) -> list[str]:
+        failures, self.failures = self.failures, []
+        return failures

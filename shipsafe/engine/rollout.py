@@ -16,7 +16,7 @@ from shipsafe.engine import analysis, commands, preflight, rollback, steps
 from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
-from shipsafe.errors import ConfigurationError, PreflightError, ProviderError
+from shipsafe.errors import AuditError, ConfigurationError, PreflightError, ProviderError
 from shipsafe.plan.loader import plan_from_record
 from shipsafe.plan.models import Plan
 from shipsafe.plan.steps import PromoteStep, describe_step, step_spec
@@ -232,6 +232,12 @@ class RolloutEngine:
             self._to(Phase.ABORTED, Reason.PREFLIGHT_FAILED, str(exc))
             self.save()
             raise
+        unaudited = self.bus.take_failures()
+        if unaudited:
+            message = f"the audit log cannot be written ({unaudited[0]}); nothing was changed"
+            self._to(Phase.ABORTED, Reason.AUDIT_FAILED, message)
+            self.save()
+            raise AuditError(message)
         now = self.now()
         self._to(Phase.PROGRESSING, Reason.STARTED, f"rolling out {self.record.version}")
         if self.plan.breakers:
@@ -263,6 +269,7 @@ class RolloutEngine:
         """One pass of the control loop. Returns when the next look is due (None: no timer)."""
         now = self.now()
         self._tick_results.clear()
+        self._audit_or_roll_back()
         commands.apply_pending(self, now)
         if self.record.phase in WATCHED:
             self._watch_breakers(now)
@@ -273,6 +280,8 @@ class RolloutEngine:
             wake = self._promote(now)
         if self.record.phase == Phase.ROLLING_BACK:
             rollback.run(self)
+        if self._audit_or_roll_back():
+            rollback.run(self)
         self.save()
         timers = [
             t
@@ -280,6 +289,29 @@ class RolloutEngine:
             if t is not None and self.record.phase in WATCHED | {Phase.PROMOTING}
         ]
         return min(timers, default=None)
+
+    def _audit_or_roll_back(self) -> bool:
+        """Fail closed on the audit: a rollout that cannot be audited goes no further (it is
+        rolled back); a rollback goes on whatever the audit log does. True: a rollback began."""
+        unaudited = self.bus.take_failures()
+        if not unaudited:
+            return False
+        began = self.record.phase in WATCHED | {Phase.PROMOTING}
+        if began:
+            self.begin_rollback(
+                Reason.AUDIT_FAILED,
+                f"the audit log cannot be written ({unaudited[0]}): nothing proceeds "
+                "unaudited; rolling back",
+            )
+        else:
+            self.emit(
+                EventType.NOTICE,
+                Reason.AUDIT_FAILED,
+                f"{len(unaudited)} event(s) could not be written to the audit log "
+                f"({unaudited[0]}); the state store has them all",
+            )
+        self.bus.take_failures()  # these events meet the same log; said once is enough
+        return began
 
     # steps ----------------------------------------------------------------------------
     def _enter_step(self, index: int, now: datetime) -> None:
