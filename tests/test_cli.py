@@ -224,3 +224,36 @@ def test_a_deploy_refused_at_preflight_names_its_rollout_on_the_last_json_line(
 def test_version_is_printed() -> None:
     result = run("--version")
     assert result.exit_code == 0 and result.output.startswith("shipsafe ")
+
+
+def test_pausing_a_rollout_that_waits_at_an_approval_gate_is_refused(
+    env: Path, fakes: FakeProviders
+) -> None:
+    plan = write_plan(env, "steps:\n  - setWeight: 10\n  - approval: {}\n")
+    rollout_id = json_lines(run("deploy", plan, "--detach", "-o", "json").output)[0]["rollout_id"]
+    result = run("pause", rollout_id, "-o", "json")
+    # awaiting approval is already a wait for a human: pausing it is refused, exit 2
+    assert result.exit_code == 2, result.output
+    assert "cannot pause" in result.output
+
+
+def test_a_store_that_fails_while_driving_exits_5_with_what_to_do(
+    env: Path, fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipsafe.errors import StoreError
+    from shipsafe.store.sqlite import SQLiteStore
+
+    real_save = SQLiteStore.save_rollout
+    calls = {"n": 0}
+
+    def flaky_save(self: SQLiteStore, record: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 1:  # start() saves once; the first tick cannot
+            raise StoreError("database is locked")
+        return real_save(self, record)
+
+    monkeypatch.setattr(SQLiteStore, "save_rollout", flaky_save)
+    result = run("deploy", write_plan(env, FAST))
+    assert result.exit_code == 5, result.output
+    assert "state store failed while driving" in result.output
+    assert "shipsafe rollback" in result.output

@@ -69,6 +69,8 @@ def act(
         refused = (result.result or "").startswith("refused")
         if refused:
             code = ExitCode.INVALID
+        elif kind == CommandKind.PAUSE and record.phase.waiting_for_human:
+            code = ExitCode.OK  # paused, as asked
         elif result.driven_here:
             code = exit_code_for(record, asked_to_end=ends)
         elif ends:

@@ -16,7 +16,7 @@ from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
 from shipsafe.engine.driver import drive, interrupt
 from shipsafe.engine.rollout import RolloutEngine
-from shipsafe.errors import ExitCode
+from shipsafe.errors import ExitCode, RollbackFailed, StoreError
 from shipsafe.identity import detect_actor
 from shipsafe.records import Phase, Reason, RolloutRecord
 from shipsafe.render.human import HumanRenderer
@@ -87,6 +87,12 @@ def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:
     with sigterm_as_interrupt():
         try:
             return drive(engine, detach=detach)
+        except StoreError as exc:
+            # the driver cannot record what it does, so it must stop doing anything
+            raise RollbackFailed(
+                f"the state store failed while driving {engine.record.id} ({exc}); traffic may "
+                f"be mid-step: shipsafe rollback {engine.record.id} once the store answers"
+            ) from exc
         except KeyboardInterrupt:
             s.say("interrupted: rolling back to the snapshot (Ctrl-C again to leave it)", "yellow")
             try:
@@ -115,7 +121,9 @@ def exit_code_for(record: RolloutRecord, *, asked_to_end: bool = False) -> int:
         return ExitCode.ROLLBACK_FAILED
     if phase.waiting_for_human:
         return ExitCode.WAITING
-    return ExitCode.OK
+    # left mid-way (a second Ctrl-C, or another process drives it now): nobody can vouch for
+    # the target's state from here
+    return ExitCode.ROLLBACK_FAILED
 
 
 def outcome_line(record: RolloutRecord) -> str:
