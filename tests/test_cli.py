@@ -257,3 +257,22 @@ def test_a_store_that_fails_while_driving_exits_5_with_what_to_do(
     assert result.exit_code == 5, result.output
     assert "state store failed while driving" in result.output
     assert "shipsafe rollback" in result.output
+
+
+def test_resume_watches_a_detached_rollout_and_its_breakers_until_a_human_acts(
+    env: Path, fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from shipsafe.clock import FakeClock
+
+    clock = FakeClock(datetime.now(UTC))  # the breaker's 5 s interval passes in no time
+    monkeypatch.setattr("shipsafe.cli.session.SystemClock", lambda: clock)
+    plan = write_plan(env, "steps:\n  - setWeight: 10\n  - approval: {}\n")
+    out = run("deploy", plan, "--detach", "-o", "json").output
+    assert "breakers are not measured while nobody drives it" in json_lines(out)[-1]["message"]
+    rollout_id = json_lines(out)[0]["rollout_id"]
+    fakes.metrics_instance.answer = lambda q: 0.3 if "v2" in q else 0.0  # the canary fails
+    result = run("resume", rollout_id, "-o", "json")
+    assert result.exit_code == 3, result.output  # the watcher's breaker rolled it back
+    assert fakes.router_instance.weights == {"stable": 100, "canary": 0}

@@ -110,8 +110,15 @@ def deploy(
         drive_to_end(s, engine, detach)
         record = s.ctx.store.get_rollout(engine.record.id)
         code = exit_code_for(record)
+        line = outcome_line(record)
+        if record.phase.waiting_for_human:
+            # nobody drives a detached rollout: say what that means and how to change it
+            line += (
+                f" (detached: breakers are not measured while nobody drives it; "
+                f"`shipsafe resume {record.id}` watches it until a human acts)"
+            )
         if settings.json:
-            s.renderer.result(record.id, record.phase.value, code, outcome_line(record))  # type: ignore[union-attr]
+            s.renderer.result(record.id, record.phase.value, code, line)  # type: ignore[union-attr]
         else:
-            s.say(outcome_line(record), outcome_style(record))
+            s.say(line, outcome_style(record))
     raise typer.Exit(code)
