@@ -3,6 +3,7 @@ never gives (partial data, errors, several series) with botocore's Stubber."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from shipsafe.plan.sources import CloudWatchSource
 from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.providers.metrics.cloudwatch import CloudWatchMetrics
 from shipsafe.providers.registry import Registry
+from tests.aws.worlds import stubbed_client
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -153,16 +155,9 @@ def test_an_alarm_in_alarm_wins_over_insufficient_data(aws: Any) -> None:
 
 
 @pytest.fixture
-def stubbed(monkeypatch: pytest.MonkeyPatch) -> Any:
-    import boto3
-    from botocore.stub import Stubber
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.session.Session(region_name="us-east-1").client("cloudwatch")
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    with stubbed_client(monkeypatch, "cloudwatch", "us-east-1") as pair:
+        yield pair
 
 
 def _result(rid: str, values: list[float], status: str = "Complete", label: str = "") -> dict:

@@ -3,6 +3,7 @@ at once), botocore's Stubber for `creating`/`pending`, failures and timeouts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from shipsafe.errors import ConfigurationError, ProviderError
 from shipsafe.providers.registry import Registry
 from shipsafe.providers.snapshots.aws_ebs import AwsEbsSnapshotConfig, AwsEbsSnapshots
 from shipsafe.providers.snapshots.aws_rds import AwsRdsSnapshotConfig, AwsRdsSnapshots
+from tests.aws.worlds import FakeTime, stubbed_client
 
 NOW = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
 
@@ -120,30 +122,12 @@ def test_ebs_snapshot_of_a_missing_volume_is_a_configuration_error(aws: Any) -> 
 # Stubber: what moto never shows ------------------------------------------------------------
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 @pytest.fixture
-def rds_stub(monkeypatch: pytest.MonkeyPatch) -> Any:
-    import boto3
-    from botocore.stub import Stubber
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    client = boto3.session.Session(region_name="eu-west-1").client("rds")
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
+def rds_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    with stubbed_client(monkeypatch, "rds", "eu-west-1") as pair:
+        yield pair
 
 
 def _rds(client: Any, clock: FakeTime, timeout: float = 3600) -> AwsRdsSnapshots:

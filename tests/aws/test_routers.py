@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from shipsafe.providers.registry import Registry
 from shipsafe.providers.traffic.aws_alb import AwsAlbRouter
 from shipsafe.providers.traffic.aws_lambda import AwsLambdaRouter
 from shipsafe.providers.traffic.aws_route53 import AwsRoute53Router
-from tests.aws.worlds import REGION, make_alb, make_lambda, make_route53
+from tests.aws.worlds import REGION, FakeTime, make_alb, make_lambda, make_route53, stubbed_client
 from tests.contract.router_contract import RouterContract
 
 # contract ------------------------------------------------------------------------------------
@@ -282,30 +283,12 @@ def _listing(blue: int, green: int) -> dict[str, Any]:
     }
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 @pytest.fixture
-def r53_stub(monkeypatch: pytest.MonkeyPatch) -> Any:
-    import boto3
-    from botocore.stub import Stubber
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    client = boto3.session.Session(region_name="us-east-1").client("route53")
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
+def r53_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    with stubbed_client(monkeypatch, "route53", "us-east-1") as pair:
+        yield pair
 
 
 def _r53_router(client: Any, clock: FakeTime, timeout: str = "120s") -> AwsRoute53Router:

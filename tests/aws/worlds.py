@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,3 +152,33 @@ def make_route53(session: Any, domain: str = "example.com") -> Route53World:
         ChangeBatch={"Changes": [record("blue", 100, "10.0.0.1"), record("green", 0, "10.0.0.2")]},
     )
     return Route53World(zone.rsplit("/", 1)[-1], name)
+
+
+class FakeTime:
+    """sleep/monotonic for providers that wait on AWS: time passes only when they sleep."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+@contextmanager
+def stubbed_client(monkeypatch: Any, service: str, region: str) -> Iterator[tuple[Any, Any]]:
+    """A real boto3 client behind botocore's Stubber: for what moto never shows. Every
+    queued response must be used by the end."""
+    import boto3
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.session.Session(region_name=region).client(service)
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
