@@ -15,6 +15,7 @@ from typing import Any
 from shipsafe.errors import ProviderError
 from shipsafe.plan.snapshots import AwsEbsSnapshot as AwsEbsSnapshotConfig
 from shipsafe.providers import aws_common
+from shipsafe.providers.snapshots.waiting import wait_until_ready
 
 
 class AwsEbsSnapshots:
@@ -74,22 +75,20 @@ class AwsEbsSnapshots:
         return record
 
     def _wait(self, snapshot_id: str, state: str) -> dict[str, Any]:
-        deadline = self._monotonic() + self.config.wait_timeout
-        while True:
-            snap = self._describe(snapshot_id)
-            state = str(snap.get("State", ""))
-            if state == "completed":
-                return snap
-            if state == "error":
-                raise ProviderError(
-                    f"aws-ebs snapshot {snapshot_id} failed: {snap.get('StateMessage', 'error')}"
-                )
-            if self._monotonic() >= deadline:
-                raise ProviderError(
-                    f"aws-ebs snapshot {snapshot_id} still {state} ({snap.get('Progress', '?')}) "
-                    f"after {self.config.wait_timeout:g}s (it is not verified)"
-                )
-            self._sleep(self.config.poll_interval)
+        return wait_until_ready(
+            lambda: self._describe(snapshot_id),
+            lambda snap: str(snap.get("State", "")),
+            "completed",
+            lambda snap, state: (
+                f"failed: {snap.get('StateMessage', 'error')}" if state == "error" else None
+            ),
+            what=f"aws-ebs snapshot {snapshot_id}",
+            timeout=self.config.wait_timeout,
+            interval=self.config.poll_interval,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+            progress=lambda snap: f" ({snap.get('Progress', '?')})",
+        )
 
     def verify(self, record: dict[str, Any]) -> None:
         state = str(self._describe(str(record["id"])).get("State", ""))

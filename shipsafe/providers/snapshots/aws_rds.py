@@ -17,6 +17,7 @@ from typing import Any
 from shipsafe.errors import ProviderError
 from shipsafe.plan.snapshots import AwsRdsSnapshot as AwsRdsSnapshotConfig
 from shipsafe.providers import aws_common
+from shipsafe.providers.snapshots.waiting import wait_until_ready
 
 _GIVE_UP = {"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters"}
 
@@ -89,20 +90,17 @@ class AwsRdsSnapshots:
         return record
 
     def _wait(self, kind: str, snapshot_id: str) -> dict[str, Any]:
-        deadline = self._monotonic() + self.config.wait_timeout
-        while True:
-            snap = self._describe(kind, snapshot_id)
-            status = str(snap.get("Status", "")).lower()
-            if status == "available":
-                return snap
-            if status in _GIVE_UP:
-                raise ProviderError(f"aws-rds snapshot {snapshot_id} is {status}")
-            if self._monotonic() >= deadline:
-                raise ProviderError(
-                    f"aws-rds snapshot {snapshot_id} still {status or 'unknown'} after "
-                    f"{self.config.wait_timeout:g}s (it may yet finish; it is not verified)"
-                )
-            self._sleep(self.config.poll_interval)
+        return wait_until_ready(
+            lambda: self._describe(kind, snapshot_id),
+            lambda snap: str(snap.get("Status", "")).lower(),
+            "available",
+            lambda snap, status: f"is {status}" if status in _GIVE_UP else None,
+            what=f"aws-rds snapshot {snapshot_id}",
+            timeout=self.config.wait_timeout,
+            interval=self.config.poll_interval,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+        )
 
     def verify(self, record: dict[str, Any]) -> None:
         snap = self._describe(str(record.get("kind", "instance")), str(record["id"]))
