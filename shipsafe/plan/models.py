@@ -178,15 +178,9 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
         spec = step_spec(step)
         kind = step_kind(step)
         if isinstance(spec, AnalysisStepSpec):
-            for j, wanted in enumerate(spec.templates):
-                if wanted not in plan.analysis:
-                    problems.append(
-                        (
-                            ("steps", i, kind, "templates", j),
-                            f"unknown analysis template {wanted!r}; defined: "
-                            + _listing(plan.analysis),
-                        )
-                    )
+            problems += _unknown(
+                ("steps", i, kind, "templates"), spec.templates, plan.analysis, "analysis template"
+            )
         if isinstance(spec, SetWeight):
             if spec.weight < weight and not spec.reason:
                 problems.append(
@@ -209,29 +203,17 @@ def _check_guardrail_steps(
 ) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(spec, DataSnapshotSpec):
-        for j, name in enumerate(spec.data):
-            if name not in plan.data_snapshots:
-                problems.append(
-                    (
-                        ("steps", i, kind, "data", j),
-                        f"unknown data snapshot {name!r}; defined: "
-                        + _listing(plan.data_snapshots),
-                    )
-                )
+        problems += _unknown(
+            ("steps", i, kind, "data"), spec.data, plan.data_snapshots, "data snapshot"
+        )
     if isinstance(spec, CutoverSpec):
         if not plan.blue_green:
             problems.append(
                 (("steps", i, kind), "cutover belongs to a blue/green plan: strategy.blueGreen")
             )
-        for j, template in enumerate(spec.blue_health):
-            if template not in plan.analysis:
-                problems.append(
-                    (
-                        ("steps", i, kind, "blueHealth", j),
-                        f"unknown analysis template {template!r}; defined: "
-                        + _listing(plan.analysis),
-                    )
-                )
+        problems += _unknown(
+            ("steps", i, kind, "blueHealth"), spec.blue_health, plan.analysis, "analysis template"
+        )
     if isinstance(spec, MigrateSpec):
         earlier = [
             step_spec(s).name for s in plan.steps[:i] if isinstance(step_spec(s), MigrateSpec)
@@ -260,6 +242,17 @@ def _check_strategy(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
                 )
             )
     return problems
+
+
+def _unknown(
+    path: tuple[str | int, ...], names: list[str], defined: dict[str, Any], what: str
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """References to names the plan does not define, each with its path and the known ones."""
+    return [
+        ((*path, j), f"unknown {what} {name!r}; defined: " + _listing(defined))
+        for j, name in enumerate(names)
+        if name not in defined
+    ]
 
 
 def _listing(names: dict[str, Any]) -> str:
