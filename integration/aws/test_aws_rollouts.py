@@ -21,6 +21,7 @@ import pytest
 from integration.aws.awscli import AwsCli
 from integration.aws.rollouts import Shipsafe, render_plan
 from integration.shipsafe_cli import Running
+from tests.aws.worlds import put_alarm
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +37,8 @@ def shipsafe(aws_env: dict[str, str], tmp_path: Path) -> Shipsafe:
 
 
 def alarms(boto: Any, *names: str, state: str = "OK") -> None:
-    cw = boto.client("cloudwatch")
     for name in names:
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="Shop",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="integration")
+        put_alarm(boto, name, state)
 
 
 def metric(boto: Any, namespace: str, name: str, value: float, **dimensions: str) -> None:

@@ -14,7 +14,7 @@ from shipsafe.plan.sources import CloudWatchSource
 from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.providers.metrics.cloudwatch import CloudWatchMetrics
 from shipsafe.providers.registry import Registry
-from tests.aws.worlds import stubbed_client
+from tests.aws.worlds import put_alarm, stubbed_client
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -103,51 +103,36 @@ def test_a_bad_period_is_an_error(aws: Any) -> None:
 # alarms on moto (moto never evaluates alarms: their state is set with set_alarm_state) -----
 
 
-def alarm(aws: Any, name: str, state: str) -> None:
-    cw = aws.client("cloudwatch")
-    cw.put_metric_alarm(
-        AlarmName=name,
-        Namespace="Shop",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
-
-
 def test_alarms_count_those_in_alarm(aws: Any) -> None:
-    alarm(aws, "checkout-5xx", "ALARM")
-    alarm(aws, "checkout-latency", "OK")
+    put_alarm(aws, "checkout-5xx", "ALARM")
+    put_alarm(aws, "checkout-latency", "OK")
     result = source().query(MetricQuery("ALARMS(checkout-5xx, checkout-latency)"))
     assert result.value == 1.0
     assert "checkout-5xx=ALARM" in result.detail
 
 
 def test_alarms_all_ok_is_zero(aws: Any) -> None:
-    alarm(aws, "a", "OK")
-    alarm(aws, "b", "OK")
+    put_alarm(aws, "a", "OK")
+    put_alarm(aws, "b", "OK")
     assert source().query(MetricQuery("ALARMS(a, b)")).value == 0.0
 
 
 def test_a_missing_alarm_is_an_error(aws: Any) -> None:
-    alarm(aws, "a", "OK")
+    put_alarm(aws, "a", "OK")
     with pytest.raises(ProviderError, match="alarm typo not found"):
         source().query(MetricQuery("ALARMS(a, typo)"))
 
 
 def test_insufficient_data_is_no_data_unless_told_otherwise(aws: Any) -> None:
-    alarm(aws, "a", "INSUFFICIENT_DATA")
-    alarm(aws, "b", "OK")
+    put_alarm(aws, "a", "INSUFFICIENT_DATA")
+    put_alarm(aws, "b", "OK")
     assert source().query(MetricQuery("ALARMS(a, b)")).value is None
     assert source().query(MetricQuery("ALARMS(a, b)", args={"insufficientData": "ok"})).value == 0
 
 
 def test_an_alarm_in_alarm_wins_over_insufficient_data(aws: Any) -> None:
-    alarm(aws, "a", "INSUFFICIENT_DATA")
-    alarm(aws, "b", "ALARM")
+    put_alarm(aws, "a", "INSUFFICIENT_DATA")
+    put_alarm(aws, "b", "ALARM")
     assert source().query(MetricQuery("ALARMS(a, b)")).value == 1.0
 
 

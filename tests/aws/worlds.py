@@ -182,3 +182,19 @@ def stubbed_client(monkeypatch: Any, service: str, region: str) -> Iterator[tupl
     with Stubber(client) as stub:
         yield client, stub
         stub.assert_no_pending_responses()
+
+
+def put_alarm(session: Any, name: str, state: str) -> None:
+    """A CloudWatch alarm in a given state (moto never evaluates alarms: the state is set)."""
+    cw = session.client("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace="Shop",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
