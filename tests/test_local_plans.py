@@ -35,3 +35,22 @@ def test_the_blue_green_example_has_every_guard_of_a_cutover() -> None:
     kinds = " ".join(step_kind(s) for s in plan.steps)
     assert kinds == "analysis snapshot approval cutover analysis"
     assert plan.breakers and plan.data_snapshots
+
+
+def test_the_plan_shown_in_the_readme_validates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    for var in ("SHIPSAFE_POLICY", "SHIPSAFE_TRUST", "CI", "SHIPSAFE_STATE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    readme = (PLANS.parent / "README.md").read_text()
+    (plan,) = [
+        block
+        for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+        if block.startswith("apiVersion: shipsafe/v1\nkind: Plan")
+    ]
+    (tmp_path / "plan.yaml").write_text(plan)
+    result = CliRunner().invoke(app, ["validate", "plan.yaml"])
+    assert result.exit_code == 0, result.output
