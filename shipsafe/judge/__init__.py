@@ -1,0 +1,1 @@
+"""Statistical judges: canary against baseline (pure functions; numpy imported lazily)."""
