@@ -5,7 +5,11 @@
     │   ├── PlanError                 invalid plan (file, line, field)
     │   ├── PolicyViolation           the plan or the deploy breaks the policy
     │   ├── UsageError                bad arguments, unknown rollout id, wrong phase for a command
+    │   │   ├── WrongPhase                the rollout's phase does not allow the command
+    │   │   ├── RolloutNotFound           no rollout by that id, prefix or service
+    │   │   └── AmbiguousRollout          a prefix that names several rollouts
     │   ├── PreflightError            a check before traffic moved refused the deploy
+    │   │   └── PreflightNoData           an analysis query returned no data
     │   └── ConfigurationError        a provider's target does not exist or is misconfigured
     ├── RefusedError              6  locked by another rollout, frozen environment, freeze window
     │   ├── LockedError
@@ -18,11 +22,17 @@
     ├── RollbackFailed            5  the restore could not be verified: page a human
     └── AuditError                5  the audit chain does not verify
 
+Every class carries a stable `code` (`plan.invalid`, `lock.held`, `preflight.no_data`, ...):
+JSON error lines carry it so agents branch on it, never on the message. A code, once
+published, is never renamed; a new case gets a new subclass with a new code.
+
 Library exceptions never cross a provider or store boundary: they are translated there into
 the most specific class above (`raise ProviderError(...) from exc`).
 """
 
 from __future__ import annotations
+
+import re
 
 
 class ExitCode:
@@ -37,6 +47,7 @@ class ExitCode:
 
 class ShipsafeError(Exception):
     exit_code: int = ExitCode.INTERNAL
+    code: str = "internal"
     # the rollout the error belongs to, when one was recorded (a refused or aborted deploy):
     # JSON output names it so an agent reading only the last line can find the record
     rollout_id: str | None = None
@@ -51,10 +62,13 @@ class ShipsafeError(Exception):
 
 class InputError(ShipsafeError):
     exit_code = ExitCode.INVALID
+    code = "input.invalid"
 
 
 class PlanError(InputError):
     """An invalid plan. `problems` holds one line per problem, each naming file:line: field."""
+
+    code = "plan.invalid"
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
@@ -62,6 +76,8 @@ class PlanError(InputError):
 
 
 class PolicyViolation(InputError):
+    code = "policy.violation"
+
     def __init__(self, message: str, findings: list[str] | None = None) -> None:
         super().__init__(message)
         self.findings = findings or [message]
@@ -69,26 +85,53 @@ class PolicyViolation(InputError):
 
 
 class UsageError(InputError):
-    pass
+    code = "usage.invalid"
+
+
+class WrongPhase(UsageError):
+    """A command the rollout's phase does not allow (pause a finished rollout)."""
+
+    code = "rollout.wrong_phase"
+
+
+class RolloutNotFound(UsageError):
+    code = "rollout.not_found"
+
+
+class AmbiguousRollout(UsageError):
+    """A prefix that matches several rollouts; `candidates` lists their ids."""
+
+    code = "rollout.ambiguous"
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
 
 
 class PreflightError(InputError):
-    pass
+    code = "preflight.failed"
+
+
+class PreflightNoData(PreflightError):
+    code = "preflight.no_data"
 
 
 class ConfigurationError(InputError):
-    pass
+    code = "config.invalid"
 
 
 class RefusedError(ShipsafeError):
     exit_code = ExitCode.REFUSED
+    code = "refused"
 
 
 class LockedError(RefusedError):
-    pass
+    code = "lock.held"
 
 
 class PolicyRefusal(RefusedError):
+    code = "policy.refused"
+
     def __init__(self, message: str, findings: list[str] | None = None) -> None:
         super().__init__(message)
         self.findings = findings or [message]
@@ -96,28 +139,50 @@ class PolicyRefusal(RefusedError):
 
 
 class StoreError(ShipsafeError):
-    pass
+    code = "store.failed"
 
 
 class NotAShipsafeStore(StoreError):
     exit_code = ExitCode.INVALID
+    code = "store.not_shipsafe"
 
 
 class ConflictError(StoreError):
-    pass
+    code = "store.conflict"
 
 
 class ProviderError(ShipsafeError):
-    pass
+    code = "provider.failed"
 
 
 class TransientProviderError(ProviderError):
-    pass
+    code = "provider.transient"
 
 
 class RollbackFailed(ShipsafeError):
     exit_code = ExitCode.ROLLBACK_FAILED
+    code = "rollback.failed"
 
 
 class AuditError(ShipsafeError):
     exit_code = ExitCode.ROLLBACK_FAILED
+    code = "audit.failed"
+
+
+_LOCATED = re.compile(
+    r"^(?P<file>[^:\s][^:]*?)(?::(?P<line>\d+))?: (?:(?P<field>[A-Za-z0-9_.\[\]\-]+): )?"
+)
+
+
+def location(problem: str) -> dict[str, str | int]:
+    """The file, line and field a problem line names (`plan.yaml:12: steps[0].setWeight: ...`),
+    for JSON error lines; empty when the line names none."""
+    match = _LOCATED.match(problem)
+    if match is None:
+        return {}
+    found: dict[str, str | int] = {"file": match["file"]}
+    if match["line"]:
+        found["line"] = int(match["line"])
+    if match["field"]:
+        found["field"] = match["field"]
+    return found

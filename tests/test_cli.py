@@ -141,7 +141,7 @@ def test_status_and_list_show_the_rollout(env: Path, fakes: FakeProviders) -> No
     run("deploy", write_plan(env, FAST))
     listing = run("list")
     assert listing.exit_code == 0 and "checkout" in listing.output and "succeeded" in listing.output
-    status = run("status")
+    status = run("status", "checkout")
     assert status.exit_code == 0
     assert "succeeded" in status.output and "history" in status.output
     assert "snapshot" in status.output
@@ -215,10 +215,9 @@ def test_a_deploy_refused_at_preflight_names_its_rollout_on_the_last_json_line(
     fakes.router_instance.fail["check"] = ProviderError("unreachable")
     result = run("deploy", write_plan(env, FAST), "-o", "json")
     assert result.exit_code == 2
-    last = json_lines(result.output)[-1]
-    assert last["kind"] == "error" and last["rollout_id"] == json_lines(result.output)[0][
-        "rollout_id"
-    ]
+    last = json_lines(result.output)[-1]  # every run ends with its result line
+    assert last["kind"] == "result" and last["error"] == "preflight.failed"
+    assert last["rollout_id"] == json_lines(result.output)[0]["rollout_id"]
 
 
 def test_version_is_printed() -> None:

@@ -45,12 +45,26 @@ def test_a_cause_repeated_by_several_events_is_printed_once() -> None:
     assert "traffic restored" in lines[-1]
 
 
-def test_measurements_say_which_run_took_them() -> None:
+def test_a_check_that_starts_failing_says_so_and_which_run_took_it() -> None:
     (line,) = render(
         ev(EventType.MEASUREMENT, "", run="breakers", metric="error-rate", value=0.2,
            phase="failed", condition="result < 0.05")
     )
-    assert "error-rate = 0.2" in line and "[breaker]" in line and "failed" in line
+    assert "error-rate failing: 0.2 (result < 0.05) [breaker]" in line
+
+
+def test_measurements_fold_into_the_check_and_print_only_changes_of_state() -> None:
+    def m(value: float, phase: str, run: str = "breakers") -> Event:
+        return ev(EventType.MEASUREMENT, "", run=run, metric="error-rate", value=value,
+                  phase=phase, condition="result < 0.05")
+
+    lines = render(
+        m(0.01, "successful"), m(0.01, "successful", run="step-2"), m(0.02, "successful"),
+        m(0.2, "failed"), m(0.3, "failed", run="step-2"), m(0.01, "successful"),
+    )
+    assert len(lines) == 2, lines
+    assert "error-rate failing: 0.2" in lines[0]
+    assert "error-rate passing again: 0.01" in lines[1]
 
 
 def test_a_reader_that_goes_away_does_not_stop_the_rollout(monkeypatch: object) -> None:
@@ -83,11 +97,56 @@ def test_the_status_line_counts_down_a_pause_and_shows_weight_and_readings() -> 
            until=(start + timedelta(minutes=10)).isoformat()),
     ):
         summary.update(event)
-    text = summary.text(now=start + timedelta(minutes=5, seconds=48)).plain
-    assert "progressing" in text and "step 4/8 pause 600s" in text
-    assert "(4m12s left)" in text and "canary 25%" in text and "error-rate 0.002 ✓" in text
+    now = start + timedelta(minutes=5, seconds=48)
+    head, check = (line.plain for line in summary.lines(now=now))
+    assert "progressing" in head and "step 4/8 pause 600s" in head
+    assert "(4m12s left)" in head and "canary 25%" in head
+    assert check.split()[:3] == ["error-rate", "▄", "0.002"] and "✓" in check
 
 
 def test_no_status_line_when_output_is_not_a_terminal() -> None:
     renderer = HumanRenderer(Console(file=io.StringIO(), highlight=False))
     assert renderer.live is None
+
+
+def test_one_clock_local_with_offset_or_utc_and_a_date_when_not_today() -> None:
+    from datetime import date, timedelta, timezone
+
+    from shipsafe.render.stamps import Stamps
+
+    when = datetime(2026, 3, 4, 10, 0, 5, tzinfo=UTC)
+    assert Stamps(utc=True, today=date(2026, 3, 4))(when) == "10:00:05Z"
+    assert Stamps(utc=True, today=date(2026, 3, 5))(when) == "2026-03-04 10:00:05Z"
+    local = Stamps(today=date(2026, 3, 4))
+    paris = when.astimezone(timezone(timedelta(hours=1)))
+    shown = local(paris)
+    expected_offset = when.astimezone().strftime("%z")
+    assert shown.endswith(f"{expected_offset[:3]}:{expected_offset[3:]}")
+
+
+def test_a_log_gets_the_check_lines_every_n_seconds_even_in_a_silent_pause() -> None:
+    from datetime import timedelta
+
+    out = io.StringIO()
+    renderer = HumanRenderer(
+        Console(file=out, width=200, highlight=False, soft_wrap=True), progress_seconds=30
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    renderer(ev(EventType.ROLLOUT_CREATED, "checkout 2.4.0 to production"))
+    renderer(ev(EventType.MEASUREMENT, "", run="breakers", metric="error-rate", value=0.002,
+                phase="successful", condition="result < 0.05"))
+    before = len(out.getvalue().splitlines())
+    for second in range(0, 95):  # 95 s of a pause with nothing happening
+        renderer.heartbeat(start + timedelta(seconds=second))
+    progress = out.getvalue().splitlines()[before:]
+    heads = [line for line in progress if " … " in line]
+    assert len(heads) == 3, progress  # at 30, 60 and 90 s
+    assert sum("error-rate" in line and "0.002" in line for line in progress) == 3
+
+
+def test_the_sparkline_scales_readings_and_marks_no_data() -> None:
+    from shipsafe.render.checks import sparkline
+
+    assert sparkline([0.0, 0.5, 1.0, None]) == "▁▅█·"
+    assert sparkline([0.2, 0.2]) == "▄▄"
+    assert sparkline([None]) == "·"

@@ -1,6 +1,7 @@
 """plans/local-*.yaml (the rig's examples) pass `shipsafe validate` as they are, with their
 ${RIG_...} placeholders, under the built-in policy: what a user sees before the rig fills
-them in."""
+them in. release.version is `${RIG_RELEASE}`, which shipsafe itself expands from the
+environment (or takes from --set), so that one is given."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ def test_the_local_example_plans_validate_as_they_are(
 ) -> None:
     for var in ("SHIPSAFE_POLICY", "SHIPSAFE_TRUST", "CI", "SHIPSAFE_PARENT_ROLLOUT"):
         monkeypatch.delenv(var, raising=False)
-    result = CliRunner().invoke(app, ["validate", str(PLANS / f"{name}.yaml")])
+    result = CliRunner().invoke(
+        app, ["validate", str(PLANS / f"{name}.yaml"), "--set", "release.version=1.1.0"]
+    )
     assert result.exit_code == 0, result.output
     assert "valid" in result.output and "no errors" in result.output
+    assert "with release.version=1.1.0 (--set)" in result.output
 
 
 def test_the_blue_green_example_has_every_guard_of_a_cutover() -> None:

@@ -11,6 +11,7 @@ from shipsafe.cli import (
     aws_commands,
     control_commands,
     deploy_command,
+    examples,
     inspect_commands,
     keys_commands,
     plan_commands,
@@ -21,9 +22,10 @@ app = typer.Typer(
     name="shipsafe",
     help="Progressive delivery with circuit breakers, verified snapshots and automatic rollback.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # shipsafe --install-completion: ids and services complete
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 def _version(value: bool) -> None:
@@ -61,6 +63,7 @@ app.add_typer(keys_commands.keys_app, name="keys")
 app.add_typer(aws_commands.store_app, name="store")
 app.add_typer(policy_commands.policy_app, name="policy")
 app.command()(plan_commands.schema)
+examples.attach(app)
 
 
 def main() -> None:

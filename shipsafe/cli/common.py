@@ -77,6 +77,24 @@ TrustOpt = Annotated[
         show_default=False,
     ),
 ]
+UtcOpt = Annotated[
+    bool,
+    typer.Option(
+        "--utc",
+        envvar="SHIPSAFE_UTC",
+        help="Print times in UTC (default: local time with its offset).",
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="KEY=VALUE for a field a pipeline may set: release.version, release.artifact, "
+        "metadata.labels.KEY (never queries or commands); ${VAR} in those fields expands from "
+        "the environment. Both are in the plan's digest.",
+        show_default=False,
+    ),
+]
 
 
 @dataclass
@@ -86,6 +104,7 @@ class Settings:
     actor: str | None = None
     agent: bool = False
     audit_log: str | None = None
+    utc: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,9 +138,7 @@ def exits(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ShipsafeError as exc:
-            _report(
-                exc.message, exc.exit_code, output, getattr(exc, "problems", None), exc.rollout_id
-            )
+            _report(exc, output)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -137,30 +154,32 @@ def exits(fn: F) -> F:
             if os.environ.get("SHIPSAFE_DEBUG"):
                 raise
             _report(
-                f"internal error: {type(exc).__name__}: {exc} (SHIPSAFE_DEBUG=1 shows more)",
-                ExitCode.INTERNAL,
+                ShipsafeError(
+                    f"internal error: {type(exc).__name__}: {exc} (SHIPSAFE_DEBUG=1 shows more)"
+                ),
                 output,
-                None,
             )
             raise typer.Exit(ExitCode.INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _report(
-    message: str,
-    code: int,
-    output: Any,
-    problems: list[str] | None,
-    rollout_id: str | None = None,
-) -> None:
-    lines = problems if problems else [message]
+def _report(exc: ShipsafeError, output: Any) -> None:
+    """Human: one line per problem on stderr. JSON: one `error` line per problem (its stable
+    code, and the file, line and field where a plan names them), then the one `result` line
+    every run ends with, refusals included."""
+    problems: list[str] | None = getattr(exc, "problems", None)
+    lines = problems if problems else [exc.message]
     if output == Output.json:
+        from shipsafe.errors import PlanError, PolicyViolation, location
         from shipsafe.render.json_lines import JsonLinesRenderer
 
         renderer = JsonLinesRenderer()
+        located = isinstance(exc, PlanError | PolicyViolation)
         for line in lines:
-            renderer.error(line, code, rollout_id)
+            where = location(line) if located else {}
+            renderer.error(line, exc.exit_code, exc.rollout_id, code=exc.code, **where)
+        renderer.result(exc.rollout_id, None, exc.exit_code, exc.message, error=exc.code)
         return
     for line in lines:
         typer.echo(f"shipsafe: {line}" if not problems else line, err=True)

@@ -20,11 +20,13 @@ from shipsafe.cli.common import (
     OutputOpt,
     Settings,
     StateOpt,
+    UtcOpt,
     exits,
 )
+from shipsafe.cli.naming import EnvOpt, RolloutArg
 from shipsafe.errors import ExitCode
 
-IdArg = Annotated[str, typer.Argument(help="Rollout id (a unique prefix is enough).")]
+IdArg = RolloutArg
 DetachOpt = Annotated[
     bool,
     typer.Option("--detach", help="If this process ends up driving: stop when a human is needed."),
@@ -41,7 +43,9 @@ def act(
     settings: Settings,
     detach: bool,
     wait: float,
+    env: str | None = None,
 ) -> None:
+    from shipsafe.cli.naming import resolve_id
     from shipsafe.cli.session import (
         drive_to_end,
         exit_code_for,
@@ -53,6 +57,7 @@ def act(
     from shipsafe.records import CommandKind
 
     kind = CommandKind(kind_name)
+    rollout_id = resolve_id(settings.state, rollout_id, env)
 
     with session(settings, create_store=False) as s:
         result = submit_command(
@@ -80,20 +85,27 @@ def act(
         where = "applied here" if result.driven_here else "applied by the running driver"
         summary = f"{kind.value}: {result.result or 'recorded'} ({where}); {outcome_line(record)}"
         if settings.json:
-            s.renderer.result(record.id, record.phase.value, code, summary)  # type: ignore[union-attr]
+            s.renderer.result(  # type: ignore[union-attr]
+                record.id, record.phase.value, code, summary,
+                error="command.refused" if refused else None,
+            )
         else:
             s.say(summary, "bold red" if refused else outcome_style(record))
     raise typer.Exit(code)
 
 
 def _settings(state: str | None, output: Output, actor: str | None, agent: bool,
-              audit_log: str | None) -> Settings:
-    return Settings(state=state, output=output, actor=actor, agent=agent, audit_log=audit_log)
+              audit_log: str | None, utc: bool = False) -> Settings:
+    return Settings(
+        state=state, output=output, actor=actor, agent=agent, audit_log=audit_log, utc=utc
+    )
 
 
 @exits
 def promote(
     rollout_id: IdArg,
+    env: EnvOpt = None,
+    utc: UtcOpt = False,
     full: Annotated[
         bool, typer.Option("--full", help="Skip the remaining steps: go to 100% (not past gates).")
     ] = False,
@@ -107,12 +119,14 @@ def promote(
 ) -> None:
     """Go past the current pause or step (or accept an inconclusive analysis)."""
     act("promote", rollout_id, {"full": full},
-        _settings(state, output, actor, agent, audit_log), detach, wait)
+        _settings(state, output, actor, agent, audit_log, utc), detach, wait, env=env)
 
 
 @exits
 def pause(
     rollout_id: IdArg,
+    env: EnvOpt = None,
+    utc: UtcOpt = False,
     wait: WaitOpt = 120.0,
     state: StateOpt = None,
     output: OutputOpt = Output.human,
@@ -121,13 +135,15 @@ def pause(
     audit_log: AuditOpt = None,
 ) -> None:
     """Hold the rollout where it is (breakers keep watching)."""
-    act("pause", rollout_id, {}, _settings(state, output, actor, agent, audit_log),
-        True, wait)
+    act("pause", rollout_id, {}, _settings(state, output, actor, agent, audit_log, utc),
+        True, wait, env=env)
 
 
 @exits
 def resume(
     rollout_id: IdArg,
+    env: EnvOpt = None,
+    utc: UtcOpt = False,
     detach: DetachOpt = False,
     wait: WaitOpt = 120.0,
     state: StateOpt = None,
@@ -138,13 +154,15 @@ def resume(
 ) -> None:
     """Continue after a manual pause or an inconclusive analysis (measured again); drive a
     rollout whose process died."""
-    act("resume", rollout_id, {}, _settings(state, output, actor, agent, audit_log),
-        detach, wait)
+    act("resume", rollout_id, {}, _settings(state, output, actor, agent, audit_log, utc),
+        detach, wait, env=env)
 
 
 @exits
 def abort(
     rollout_id: IdArg,
+    env: EnvOpt = None,
+    utc: UtcOpt = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (goes to the audit).")] = None,
     wait: WaitOpt = 120.0,
     state: StateOpt = None,
@@ -155,12 +173,14 @@ def abort(
 ) -> None:
     """Stop the rollout and put traffic back on the snapshot (ends `aborted`)."""
     act("abort", rollout_id, {"reason": reason} if reason else {},
-        _settings(state, output, actor, agent, audit_log), False, wait)
+        _settings(state, output, actor, agent, audit_log, utc), False, wait, env=env)
 
 
 @exits
 def rollback(
     rollout_id: IdArg,
+    env: EnvOpt = None,
+    utc: UtcOpt = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (goes to the audit).")] = None,
     wait: WaitOpt = 120.0,
     state: StateOpt = None,
@@ -174,12 +194,14 @@ def rollback(
     Exit 0 when the router reads back equal to the snapshot, 5 when it does not.
     """
     act("rollback", rollout_id, {"reason": reason} if reason else {},
-        _settings(state, output, actor, agent, audit_log), False, wait)
+        _settings(state, output, actor, agent, audit_log, utc), False, wait, env=env)
 
 
 @exits
 def approve(
     rollout_id: IdArg,
+    env: EnvOpt = None,
+    utc: UtcOpt = False,
     gate: Annotated[
         str | None, typer.Option("--gate", help="Gate name (default: the one waiting).")
     ] = None,
@@ -224,9 +246,11 @@ def approve(
     import json
     from pathlib import Path
 
+    from shipsafe.cli.naming import resolve_id
     from shipsafe.errors import UsageError
 
-    settings = _settings(state, output, actor, agent, audit_log)
+    settings = _settings(state, output, actor, agent, audit_log, utc)
+    rollout_id = resolve_id(settings.state, rollout_id, env)
     args: dict[str, Any] = {"gate": gate} if gate else {}
     if signed is not None:
         try:
@@ -246,7 +270,7 @@ def approve(
     # Whoever drives after an approval stops when a human is needed again: a refused approval
     # leaves the rollout waiting, and this process must not sit on it until someone else
     # approves (the lock is parked for them instead).
-    act("approve", rollout_id, args, settings, True, wait)
+    act("approve", rollout_id, args, settings, True, wait, env=env)
 
 
 def _approval_args(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from shipsafe.cli.ci_outputs import JunitOpt, SummaryOpt, TimeoutOpt
 from shipsafe.cli.common import (
     ActorOpt,
     AgentOpt,
@@ -13,9 +14,11 @@ from shipsafe.cli.common import (
     Output,
     OutputOpt,
     PolicyOpt,
+    SetOpt,
     Settings,
     StateOpt,
     TrustOpt,
+    UtcOpt,
     exits,
 )
 
@@ -53,6 +56,11 @@ def deploy(
             "approve, instead of exiting 6.",
         ),
     ] = False,
+    set_: SetOpt = None,
+    timeout: TimeoutOpt = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
+    utc: UtcOpt = False,
 ) -> None:
     """Roll a release out as the plan says; roll back by itself when a breaker trips.
 
@@ -60,12 +68,14 @@ def deploy(
     limits); a refused deploy changes nothing and is recorded in the audit log.
 
     Exit codes: 0 promoted, 2 invalid plan or policy violation (nothing changed), 3 rolled
-    back, 4 waiting for a human (--detach), 5 rollback failed, 6 refused (locked, frozen,
-    freeze window, protected blue, rollback window).
+    back (a breaker, or --timeout ran out), 4 waiting for a human (--detach), 5 rollback
+    failed, 6 refused (locked, frozen, freeze window, protected blue, rollback window).
     """
     import os
 
+    from shipsafe.cli import ci_outputs
     from shipsafe.cli.session import (
+        DeadlineClock,
         drive_to_end,
         exit_code_for,
         outcome_line,
@@ -75,13 +85,20 @@ def deploy(
     from shipsafe.engine.control import start_deploy
     from shipsafe.errors import PolicyViolation
     from shipsafe.plan.loader import load_plan
+    from shipsafe.plan.substitute import Substitutions
     from shipsafe.policy import load_policy
     from shipsafe.runner import PARENT_ENV
 
-    settings = Settings(state=state, output=output, actor=actor, agent=agent, audit_log=audit_log)
-    loaded = load_plan(plan)
+    settings = Settings(
+        state=state, output=output, actor=actor, agent=agent, audit_log=audit_log, utc=utc
+    )
+    substitutions = Substitutions.from_options(set_)
+    limit = ci_outputs.timeout_seconds(timeout)
+    loaded = load_plan(plan, substitutions)
     parent = os.environ.get(PARENT_ENV) or None
     with session(settings) as s:
+        if limit is not None:
+            s.ctx.clock = DeadlineClock(s.ctx.clock, limit, timeout or "")
         try:
             rules = load_policy(policy, trust, s.ctx.store)
         except PolicyViolation as exc:
@@ -106,9 +123,11 @@ def deploy(
             emergency=emergency,
             emergency_reason=reason,
             request_override=request_override,
+            substitutions=substitutions.applied,
         )
         drive_to_end(s, engine, detach)
         record = s.ctx.store.get_rollout(engine.record.id)
+        ci_outputs.write(s.ctx.store, record.id, summary, junit)
         code = exit_code_for(record)
         line = outcome_line(record)
         if record.phase.waiting_for_human:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipsafe.cli.common import OutputOpt, PolicyOpt, StateOpt, TrustOpt, exits
+from shipsafe.cli.common import OutputOpt, PolicyOpt, SetOpt, StateOpt, TrustOpt, exits
 
 if TYPE_CHECKING:
     from shipsafe.store.base import StateStore
@@ -24,6 +24,7 @@ def validate(
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="As for deploy.")] = None,
     state: StateOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Check a plan: structure, references, conditions, and the policy (every finding with
     the threat it guards against; the policy pinned in the state store, if any). Exit 2 with
@@ -32,9 +33,11 @@ def validate(
     from shipsafe.identity import detect_actor
     from shipsafe.plan.loader import load_plan
     from shipsafe.plan.steps import describe_step
+    from shipsafe.plan.substitute import Substitutions
     from shipsafe.policy import Request, Severity, findings_for_plan, load_policy
 
-    loaded = load_plan(plan)
+    substitutions = Substitutions.from_options(set_)
+    loaded = load_plan(plan, substitutions)
     rules = load_policy(policy, trust, _existing_store(state))
     request = Request(
         actor_kind=detect_actor().kind.value, emergency=emergency, reason=reason
@@ -47,9 +50,11 @@ def validate(
             json.dumps(
                 {
                     "kind": "result",
+                    **({"error": "policy.violation", "exit_code": 2} if errors else {}),
                     "valid": not errors,
                     "plan": plan,
                     "digest": loaded.digest(),
+                    "substitutions": substitutions.applied,
                     "policy": rules.source,
                     "policy_digest": rules.digest,
                     "findings": [f.to_json() for f in findings],
@@ -73,7 +78,10 @@ def validate(
         f"{plan}: valid - {meta.name} {loaded.release.version} to {meta.environment} via "
         f"{loaded.target.router}, {len(steps)} steps, {len(loaded.breakers)} breaker(s)"
     )
-    typer.echo(f"digest sha256:{loaded.digest()}")
+    typer.echo(
+        f"digest sha256:{loaded.digest()}"
+        + (f" (with {', '.join(substitutions.applied)})" if substitutions.applied else "")
+    )
     typer.echo(f"policy {rules.source} sha256:{rules.digest[:12]}: no errors")
     for i, step in enumerate(steps, 1):
         typer.echo(f"  {i}. {describe_step(step)}")

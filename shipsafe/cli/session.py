@@ -3,9 +3,10 @@ driving a rollout to its end with Ctrl-C / SIGTERM turned into a rollback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
@@ -55,16 +56,19 @@ def session(
     notifier = None
     renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
-        renderer = JsonLinesRenderer() if settings.json else HumanRenderer()
+        renderer = JsonLinesRenderer() if settings.json else HumanRenderer(utc=settings.utc)
         audit = FileAuditLog(audit_path(settings), store, mirrors=list(mirrors_from_env()))
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
         subscribers: list[Any] = [audit, notifier]
         if render_events:
             subscribers.append(renderer)
+        clock = clock or SystemClock()
+        if isinstance(renderer, HumanRenderer):
+            clock = ProgressClock(clock, renderer.heartbeat)
         ctx = EngineContext(
             store=store,
-            clock=clock or SystemClock(),
+            clock=clock,
             providers=providers or Registry(),
             actor=actor,
             subscribers=subscribers,
@@ -82,11 +86,60 @@ def _warn(text: str) -> None:
     typer.echo(f"shipsafe: warning: {text}", err=True)
 
 
+class ProgressClock:
+    """The session's clock, telling the renderer the time at every sleep between ticks: in
+    a log the renderer prints where the rollout is every few seconds, even in a long pause."""
+
+    def __init__(self, inner: Clock, heartbeat: Callable[[datetime], None]) -> None:
+        self.inner = inner
+        self.heartbeat = heartbeat
+
+    def now(self) -> datetime:
+        return self.inner.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.heartbeat(self.inner.now())
+        self.inner.sleep(seconds)
+
+
+class TimedOut(Exception):
+    """`deploy --timeout` ran out (raised between ticks, never inside one)."""
+
+
+class DeadlineClock:
+    """The session's clock, whose sleep between ticks raises TimedOut once the deadline has
+    passed: the driver sleeps only between ticks, so a timeout never cuts a step in half."""
+
+    def __init__(self, inner: Clock, seconds: float, label: str) -> None:
+        self.inner = inner
+        self.deadline = inner.now() + timedelta(seconds=seconds)
+        self.label = label
+        self.armed = True
+
+    def now(self) -> datetime:
+        return self.inner.now()
+
+    def sleep(self, seconds: float) -> None:
+        if self.armed:
+            left = (self.deadline - self.inner.now()).total_seconds()
+            if left <= 0:
+                self.armed = False  # the rollback that follows runs to its end
+                raise TimedOut(self.label)
+            seconds = min(seconds, left)
+        self.inner.sleep(seconds)
+
+
 def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:
-    """Drive; the first Ctrl-C/SIGTERM rolls back, a second one leaves the rollout as it is."""
+    """Drive; the first Ctrl-C/SIGTERM rolls back, a second one leaves the rollout as it is.
+    A `deploy --timeout` that runs out rolls back too."""
     with sigterm_as_interrupt():
         try:
             return drive(engine, detach=detach)
+        except TimedOut as exc:
+            s.say(f"--timeout {exc} ran out: rolling back to the snapshot", "yellow")
+            engine.record = engine.ctx.store.get_rollout(engine.record.id)
+            interrupt(engine, f"deploy --timeout {exc} ran out before the rollout ended")
+            return drive(engine, detach=False)
         except StoreError as exc:
             # the driver cannot record what it does, so it must stop doing anything
             raise RollbackFailed(

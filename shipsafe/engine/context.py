@@ -32,6 +32,8 @@ class ProviderFactory(Protocol):
 class ApprovalRefused(ShipsafeError):
     """An approval that does not verify; the reason goes to the audit log."""
 
+    code = "approval.refused"
+
 
 class ApprovalVerifier(Protocol):
     def verify(

@@ -21,6 +21,7 @@ from shipsafe.errors import (
     RollbackFailed,
     ShipsafeError,
     UsageError,
+    WrongPhase,
 )
 from shipsafe.plan.models import Plan
 from shipsafe.records import Command, CommandKind, EventType, Phase, Reason
@@ -40,8 +41,12 @@ def start_deploy(
     emergency_reason: str | None = None,
     policy: LoadedPolicy | None = None,
     request_override: bool = False,
+    substitutions: list[str] | None = None,
 ) -> RolloutEngine:
     """Check the policy, create the rollout, take the lock, preflight, snapshot, step 1.
+
+    `substitutions`: what `--set` and `${VAR}` put into the plan (already in its digest),
+    recorded with the rollout's first event.
 
     With a policy (the CLI always passes one: the file given, or the built-in default), every
     finding is computed first; a deploy the policy refuses is recorded (and so audited) as
@@ -73,7 +78,7 @@ def start_deploy(
         guardrails=decision.guardrails if decision else None,
     )
     if decision is not None and (decision.errors or decision.refusals):
-        _refuse(ctx, engine, decision)
+        _refuse(ctx, engine, decision, substitutions or [])
     record = engine.record
     taken_from = _clear_the_way(ctx, record.lock_key, record.id)
     outcome = ctx.store.acquire_lock(
@@ -81,7 +86,7 @@ def start_deploy(
     )
     ctx.store.create_rollout(record)
     engine.record = ctx.store.get_rollout(record.id)
-    _created(engine, decision)
+    _created(engine, decision, substitutions or [])
     if outcome == LockOutcome.TAKEN_OVER or taken_from:
         engine.emit(
             EventType.LOCK_TAKEN_OVER,
@@ -99,15 +104,20 @@ def start_deploy(
     return engine
 
 
-def _created(engine: RolloutEngine, decision: Decision | None) -> None:
+def _created(
+    engine: RolloutEngine, decision: Decision | None, substitutions: list[str]
+) -> None:
     record = engine.record
     rails = record.guardrails
     engine.emit(
         EventType.ROLLOUT_CREATED,
         message=f"{record.name} {record.version} to {record.environment} by "
         f"{record.actor.label()}"
-        + (f" - EMERGENCY: {record.emergency_reason}" if record.emergency else ""),
+        + (f" - EMERGENCY: {record.emergency_reason}" if record.emergency else "")
+        + (f" (plan sha256:{record.plan_digest[:12]} with {', '.join(substitutions)})"
+           if substitutions else ""),
         data={
+            "substitutions": substitutions,
             "version": record.version,
             "plan_digest": record.plan_digest,
             "policy_digest": record.policy_digest,
@@ -133,7 +143,9 @@ def _created(engine: RolloutEngine, decision: Decision | None) -> None:
     )
 
 
-def _refuse(ctx: EngineContext, engine: RolloutEngine, decision: Decision) -> None:
+def _refuse(
+    ctx: EngineContext, engine: RolloutEngine, decision: Decision, substitutions: list[str]
+) -> None:
     """Record the refused deploy (aborted before anything was touched) and raise."""
     from shipsafe.records import Guardrails
 
@@ -143,7 +155,7 @@ def _refuse(ctx: EngineContext, engine: RolloutEngine, decision: Decision) -> No
     )  # nothing to enforce or review: it never started
     ctx.store.create_rollout(engine.record)
     engine.record = ctx.store.get_rollout(engine.record.id)
-    _created(engine, decision)
+    _created(engine, decision, substitutions)
     stopping = decision.errors or decision.refusals
     lines = [f.line() for f in stopping]
     violation = bool(decision.errors)
@@ -258,7 +270,7 @@ def submit_command(
     if kind == CommandKind.APPROVE and gate and gate == record.guardrails.review_gate:
         return review(ctx, record.id, args or {})
     if record.phase not in _ALLOWED[kind]:
-        raise UsageError(f"cannot {kind.value} rollout {record.id}: it is {record.phase.value}")
+        raise WrongPhase(f"cannot {kind.value} rollout {record.id}: it is {record.phase.value}")
     if kind == CommandKind.ROLLBACK and record.phase == Phase.SUCCEEDED:
         _check_latest(ctx, record.id, record.environment, record.service)
     now = ctx.clock.now()
@@ -281,7 +293,7 @@ def submit_command(
     if record.phase.terminal and kind != CommandKind.ROLLBACK:
         assert command.id is not None
         store.mark_command_applied(command.id, f"refused: it is {record.phase.value}", now)
-        raise UsageError(f"rollout {record.id} is {record.phase.value}")
+        raise WrongPhase(f"rollout {record.id} is {record.phase.value}")
     outcome = store.acquire_lock(record.lock_key, record.id, ctx.holder, now, ctx.lease_seconds)
     engine = RolloutEngine.load(ctx, record.id)
     if outcome == LockOutcome.TAKEN_OVER and lock is not None:

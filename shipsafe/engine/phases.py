@@ -26,7 +26,7 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
 
 
 class IllegalTransition(UsageError):
-    pass
+    code = "phase.illegal_transition"
 
 
 def can_transition(current: Phase, to: Phase) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipsafe.engine import analysis, bluegreen
-from shipsafe.errors import ConfigurationError, PreflightError, ProviderError
+from shipsafe.errors import ConfigurationError, PreflightError, PreflightNoData, ProviderError
 from shipsafe.records import EventType, Snapshot
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def _queries(engine: RolloutEngine) -> dict[str, float]:
                 f"target: {exc}"
             ) from None
         if value is None or value != value:  # None or NaN: no data
-            raise PreflightError(
+            raise PreflightNoData(
                 f"preflight: analysis {name!r} query {text!r} returned no data against the "
                 f"stable target ({engine.plan.target.stable_name}); a rollout judged on no "
                 "data is not watched at all"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from shipsafe.errors import PlanError
 from shipsafe.plan.models import Plan, cross_check
 from shipsafe.plan.steps import STEP_KINDS
+from shipsafe.plan.substitute import Substitutions
 
 PathKey = tuple[str | int, ...]
 
@@ -160,10 +161,13 @@ def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_plan_text(text: str, source: str = "<plan>") -> Plan:
-    """Parse and validate a plan. Raises PlanError listing every problem, one line each."""
+def load_plan_text(
+    text: str, source: str = "<plan>", substitutions: Substitutions | None = None
+) -> Plan:
+    """Parse and validate a plan. Raises PlanError listing every problem, one line each.
+    `substitutions`: `--set` and `${VAR}` in the few fields a pipeline may set."""
     plan, located, problems = _load(Plan, text, source, "a plan is a mapping with apiVersion, "
-                                    "kind, metadata, ...")
+                                    "kind, metadata, ...", substitutions)
     for path, message in cross_check(plan):
         line = located.line_of(path)
         where = f"{source}:{line}" if line else source
@@ -182,9 +186,13 @@ def load_model_text(model: type[M], text: str, source: str) -> M:
     return loaded
 
 
-def _load(model: type[M], text: str, source: str, not_a_mapping: str) -> tuple[
-    M, _Located, list[str]
-]:
+def _load(
+    model: type[M],
+    text: str,
+    source: str,
+    not_a_mapping: str,
+    substitutions: Substitutions | None = None,
+) -> tuple[M, _Located, list[str]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -198,6 +206,8 @@ def _load(model: type[M], text: str, source: str, not_a_mapping: str) -> tuple[
         raise PlanError(_yaml_problem(source, exc)) from None
     if not isinstance(data, dict):
         raise PlanError(f"{source}:1: {not_a_mapping}")
+    if substitutions is not None:
+        substitutions.apply(data, source, located.line_of)
     problems = [
         f"{source}:{line}: {format_path(path)}: key appears twice"
         for path, line in located.duplicates
@@ -218,7 +228,7 @@ def _load(model: type[M], text: str, source: str, not_a_mapping: str) -> tuple[
     return loaded, located, problems
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, substitutions: Substitutions | None = None) -> Plan:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -226,7 +236,7 @@ def load_plan(path: str | Path) -> Plan:
         raise PlanError(f"{p}: no such plan file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"{p}: cannot read the plan: {exc}") from None
-    return load_plan_text(text, str(p))
+    return load_plan_text(text, str(p), substitutions)
 
 
 def plan_from_record(data: dict[str, Any]) -> Plan:

@@ -27,20 +27,42 @@ class JsonLinesRenderer:
             silence_stdout()
 
     def result(
-        self, rollout_id: str | None, phase: str | None, exit_code: int, message: str
+        self,
+        rollout_id: str | None,
+        phase: str | None,
+        exit_code: int,
+        message: str,
+        error: str | None = None,
     ) -> None:
-        self.write(
-            {
-                "kind": "result",
-                "rollout_id": rollout_id,
-                "phase": phase,
-                "exit_code": exit_code,
-                "message": message,
-            }
-        )
+        """The last line of every run. `error`: the refusal's stable code, when it failed."""
+        line: dict[str, Any] = {
+            "kind": "result",
+            "rollout_id": rollout_id,
+            "phase": phase,
+            "exit_code": exit_code,
+            "message": message,
+        }
+        if error is not None:
+            line["error"] = error
+        self.write(line)
 
-    def error(self, message: str, exit_code: int, rollout_id: str | None = None) -> None:
-        line: dict[str, Any] = {"kind": "error", "exit_code": exit_code, "message": message}
+    def error(
+        self,
+        message: str,
+        exit_code: int,
+        rollout_id: str | None = None,
+        *,
+        code: str = "internal",
+        **where: str | int,
+    ) -> None:
+        """One problem: its stable `error` code, and `file`/`line`/`field` when known."""
+        line: dict[str, Any] = {
+            "kind": "error",
+            "error": code,
+            "exit_code": exit_code,
+            "message": message,
+            **where,
+        }
         if rollout_id:
             line["rollout_id"] = rollout_id
         self.write(line)

@@ -1,5 +1,6 @@
-"""The one status line under the event lines, for a person at a terminal: where the rollout
-is, how long a pause has left, the canary's weight and the breakers' last readings."""
+"""The live lines under the event lines, for a person at a terminal: where the rollout is,
+how long a pause has left, the canary's weight - and one summary line per check, updated in
+place. In a log (no terminal) the same lines are printed every few seconds instead."""
 
 from __future__ import annotations
 
@@ -7,40 +8,53 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from shipsafe.durations import format_duration
 from shipsafe.records import Event, EventType
+from shipsafe.render.checks import CheckBoard
 
 
 class Summary:
-    """What the status line says; re-rendered by rich a few times a second (countdowns)."""
+    """What the live lines say; re-rendered by rich a few times a second (countdowns)."""
 
     def __init__(self) -> None:
+        self.rollout = ""
         self.step = ""
         self.until: datetime | None = None
         self.weight: int | None = None
         self.phase = "starting"
-        self.readings: dict[str, tuple[float | None, str]] = {}
+        self.finished = False
+        self.checks = CheckBoard()
 
-    def update(self, event: Event) -> None:
+    def update(self, event: Event) -> str | None:
+        """Fold an event in; for a measurement, return the line to print if its check
+        changed state (see CheckBoard.update)."""
         data = event.data
+        self.rollout = event.rollout_id
         if event.type == EventType.STEP_STARTED:
             self.step = event.message.split(": ", 1)[-1] if event.message else ""
             self.step = f"{data.get('step')}/{data.get('of', '?')} {self.step}"
             until = data.get("until")
             self.until = datetime.fromisoformat(until) if until else None
-        elif event.type in (EventType.WEIGHT_VERIFIED,):
+        elif event.type == EventType.WEIGHT_VERIFIED:
             self.weight = data.get("weight")
+        elif event.type == EventType.ROLLBACK_FINISHED:
+            self.weight = 0  # traffic is back on the snapshot, and the router said so
         elif event.type == EventType.PHASE_CHANGED:
             self.phase = str(data.get("to", self.phase))
+        elif event.type in (EventType.ROLLOUT_FINISHED, EventType.PREFLIGHT_FAILED):
+            self.finished = True
         elif event.type == EventType.MEASUREMENT:
-            self.readings[str(data.get("metric"))] = (data.get("value"), str(data.get("phase")))
+            return self.checks.update(event)
+        return None
 
     def text(self, now: datetime | None = None) -> Text:
         now = now or datetime.now(UTC)
         out = Text()
+        if self.rollout:
+            out.append(f"{self.rollout}  ", style="dim")
         out.append(self.phase, style="bold magenta")
         if self.step:
             out.append(f"  step {self.step}")
@@ -49,34 +63,36 @@ class Summary:
             out.append(f" ({format_duration(left)} left)", "cyan")
         if self.weight is not None:
             out.append(f"  canary {self.weight}%", style="bold")
-        for metric, (value, phase) in sorted(self.readings.items()):
-            shown = "no data" if value is None else f"{value:.4g}"
-            mark, style = ("✓", "green") if phase == "successful" else ("✗", "red")
-            out.append(f"  {metric} {shown} ")
-            out.append(mark, style=style)
         return out
 
-    def __rich__(self) -> Text:
-        return self.text()
+    def lines(self, now: datetime | None = None) -> list[Text]:
+        return [self.text(now), *self.checks.lines()]
+
+    def __rich__(self) -> Group:
+        return Group(*self.lines())
 
 
 class LiveStatus:
-    """Owns the live line; stops it when the rollout finishes or the renderer closes."""
+    """Owns the live lines; stops them when the rollout finishes or the renderer closes."""
 
-    def __init__(self, console: Console) -> None:
-        self.summary = Summary()
-        self._status: Any = console.status(self.summary, spinner="dots")
+    def __init__(self, console: Console, summary: Summary) -> None:
+        from rich.live import Live
+
+        self.summary = summary
+        self._live: Any = Live(
+            summary, console=console, refresh_per_second=4, transient=True,
+            redirect_stdout=False, redirect_stderr=False,
+        )
         self._running = False
 
     def update(self, event: Event) -> None:
-        self.summary.update(event)
-        if event.type == EventType.ROLLOUT_FINISHED or event.type == EventType.PREFLIGHT_FAILED:
+        if event.type in (EventType.ROLLOUT_FINISHED, EventType.PREFLIGHT_FAILED):
             self.stop()
         elif not self._running and event.type == EventType.ROLLOUT_CREATED:
-            self._status.start()
+            self._live.start()
             self._running = True
 
     def stop(self) -> None:
         if self._running:
-            self._status.stop()
+            self._live.stop()
             self._running = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from shipsafe.errors import AmbiguousRollout
 from shipsafe.records import (
     Approval,
     Command,
@@ -136,6 +137,16 @@ class StateStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def ambiguous(prefix: str, ids: list[str]) -> AmbiguousRollout:
+    """A prefix of several rollouts: name up to ten of them, so the user can pick one."""
+    shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+    return AmbiguousRollout(
+        f"{prefix!r} is the prefix of {'more than 10' if len(ids) > 10 else len(ids)} "
+        f"rollouts: {shown}; give more of the id",
+        ids[:10],
+    )
 
 
 def locked_message(info: LockInfo, now: datetime) -> str:

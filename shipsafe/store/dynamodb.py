@@ -36,6 +36,7 @@ from shipsafe.errors import (
     ConflictError,
     LockedError,
     NotAShipsafeStore,
+    RolloutNotFound,
     ShipsafeError,
     StoreError,
     UsageError,
@@ -52,7 +53,7 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, lock_outcome, locked_message
+from shipsafe.store.base import LockOutcome, ambiguous, lock_outcome, locked_message
 from shipsafe.store.dynamodb_items import (
     INDEX,
     SCHEMA_VERSION,
@@ -344,15 +345,17 @@ class DynamoDBStore:
                     key
                     for key in self._index(limit=None)
                     if str(key.get("id", "")).startswith(rollout_id)
-                ][:2]
+                ][:11]
                 if rollout_id
                 else []
             )
-            if len(matches) != 1:
-                raise UsageError(f"no rollout {rollout_id!r} in {self.url}")
+            if not matches:
+                raise RolloutNotFound(f"no rollout {rollout_id!r} in {self.url}")
+            if len(matches) > 1:
+                raise ambiguous(rollout_id, [str(key["id"]) for key in matches])
             item = self._get(matches[0]["pk"], "rollout")
             if item is None:
-                raise UsageError(f"no rollout {rollout_id!r} in {self.url}")
+                raise RolloutNotFound(f"no rollout {rollout_id!r} in {self.url}")
         return _load(RolloutRecord, item["body"])
 
     def save_rollout(self, record: RolloutRecord) -> RolloutRecord:

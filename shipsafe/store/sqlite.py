@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from shipsafe.errors import ConflictError, LockedError, NotAShipsafeStore, StoreError, UsageError
+from shipsafe.errors import (
+    ConflictError,
+    LockedError,
+    NotAShipsafeStore,
+    RolloutNotFound,
+    StoreError,
+    UsageError,
+)
 from shipsafe.records import (
     Approval,
     Command,
@@ -24,7 +31,7 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, lock_outcome, locked_message
+from shipsafe.store.base import LockOutcome, ambiguous, lock_outcome, locked_message
 
 SCHEMA_VERSION = "1"
 
@@ -215,11 +222,14 @@ class SQLiteStore:
         rows = self._query("SELECT body FROM rollouts WHERE id=?", (rollout_id,))
         if not rows:
             rows = self._query(
-                "SELECT body FROM rollouts WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2",
-                (rollout_id + "%",),
+                "SELECT body FROM rollouts WHERE substr(id, 1, ?) = ? "
+                "ORDER BY created_at DESC LIMIT 11",
+                (len(rollout_id), rollout_id),
             )
-            if len(rows) != 1:
-                raise UsageError(f"no rollout {rollout_id!r} in {self.url}")
+            if not rows or not rollout_id:
+                raise RolloutNotFound(f"no rollout {rollout_id!r} in {self.url}")
+            if len(rows) > 1:
+                raise ambiguous(rollout_id, [_load(RolloutRecord, r[0]).id for r in rows])
         return _load(RolloutRecord, rows[0][0])
 
     def save_rollout(self, record: RolloutRecord) -> RolloutRecord:

@@ -1,0 +1,74 @@
+"""The examples that end every command's help (`shipsafe VERB -h`), in one place.
+
+Keyed by the command's path under `shipsafe`; app.py attaches them as epilogs, and a test
+checks that every command has some.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXAMPLES: dict[str, list[str]] = {
+    "validate": [
+        "shipsafe validate plans/local-canary.yaml",
+        "shipsafe validate plan.yaml --set release.version=2.4.1 -o json",
+    ],
+    "deploy": [
+        "shipsafe deploy plans/local-canary.yaml",
+        "shipsafe deploy plan.yaml --set release.version=$GITHUB_SHA --timeout 30m "
+        "--summary summary.md --junit junit.xml",
+        "shipsafe deploy plan.yaml --detach -o json      # exit 4 at the first human gate",
+    ],
+    "status": [
+        "shipsafe status                       # the rollouts active now",
+        "shipsafe status checkout --env production --tail 20",
+        "shipsafe status demo-2026 --watch --timeout 15m   # exits with the rollout's code",
+    ],
+    "list": ["shipsafe list", "shipsafe list --service checkout --env production -n 5"],
+    "promote": ["shipsafe promote checkout --env production", "shipsafe promote demo-2026 --full"],
+    "pause": ["shipsafe pause checkout --env production"],
+    "resume": ["shipsafe resume checkout", "shipsafe resume demo-20261201-152858 --detach"],
+    "abort": ['shipsafe abort checkout --env staging --reason "wrong build"'],
+    "rollback": [
+        'shipsafe rollback checkout --env production --reason "p99 up"',
+        "shipsafe rollback demo-20261201-152858-ead6 -o json",
+    ],
+    "approve": [
+        "shipsafe approve checkout --env production --key ~/.shipsafe/alice.pem",
+        "shipsafe approve demo-2026 --gate prod-gate --key k.pem --sign-only > approval.json",
+        "shipsafe approve demo-2026 --signed approval.json",
+    ],
+    "report": [
+        "shipsafe report checkout --env production      # writes ROLLOUT-ID.html",
+        "shipsafe report demo-2026 --out rollback.html --png rollback.png",
+    ],
+    "schema": ["shipsafe schema > shipsafe-plan.schema.json"],
+    "audit verify": ["shipsafe audit verify", "shipsafe audit verify --audit-log team/audit.jsonl"],
+    "audit pending": ["shipsafe audit pending"],
+    "keys generate": ["shipsafe keys generate --out ~/.shipsafe/alice.pem"],
+    "store init": ["shipsafe store init dynamodb://shipsafe-state"],
+    "policy pin": ["shipsafe policy pin org-policy.yaml", "shipsafe policy pin --builtin"],
+    "policy show": ["shipsafe policy show"],
+    "aws permissions": [
+        "shipsafe aws permissions plans/aws-alb-canary.yaml",
+        "shipsafe aws permissions plan.yaml --state dynamodb://shipsafe-state > policy.json",
+    ],
+}
+
+
+def epilog(path: str) -> str | None:
+    lines = EXAMPLES.get(path)
+    if not lines:
+        return None
+    # \b: click keeps the paragraph as written (no re-wrapping of the command lines)
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def attach(app: Any, prefix: str = "") -> None:
+    """Give every command registered on `app` (and its sub-apps) its examples as epilog."""
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        if info.epilog is None:
+            info.epilog = epilog(f"{prefix}{name}")
+    for group in app.registered_groups:
+        attach(group.typer_instance, f"{prefix}{group.name} ")

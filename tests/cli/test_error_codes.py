@@ -1,0 +1,89 @@
+"""JSON output for agents: every error line carries a stable code (and where a plan names it,
+the file, line and field); every run ends with exactly one `result` line, refusals included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipsafe import errors
+from tests.fakes import FakeProviders
+from tests.test_cli import FAST, json_lines, run, write_plan
+
+
+def ends_with_one_result(output: str) -> dict[str, Any]:
+    lines = json_lines(output)
+    assert len(lines) == len(output.strip().splitlines()), "every line is JSON"
+    results = [line for line in lines if line["kind"] == "result"]
+    assert len(results) == 1 and lines[-1] is results[0]
+    return results[0]
+
+
+def test_an_invalid_plan_names_its_code_file_line_and_field(env: Path) -> None:
+    plan = write_plan(env, "steps:\n  - setWeight: 10\n  - setWeight: 500\n")
+    result = run("deploy", plan, "-o", "json")
+    assert result.exit_code == 2
+    error = json_lines(result.output)[0]
+    assert error["kind"] == "error" and error["error"] == "plan.invalid"
+    assert error["file"] == plan
+    assert error["field"].startswith("steps[1].setWeight")
+    assert (Path(plan).read_text().splitlines()[error["line"] - 1]).strip() == "- setWeight: 500"
+    final = ends_with_one_result(result.output)
+    assert final["exit_code"] == 2 and final["error"] == "plan.invalid"
+
+
+def test_a_missing_plan_file_still_ends_with_a_result_line(env: Path) -> None:
+    result = run("deploy", str(env / "nope.yaml"), "-o", "json")
+    assert result.exit_code == 2
+    assert ends_with_one_result(result.output)["error"] == "plan.invalid"
+
+
+def test_a_lock_refusal_is_lock_held_and_exit_6(env: Path, fakes: FakeProviders) -> None:
+    gate = write_plan(env, "steps:\n  - setWeight: 10\n  - approval: {}\n")
+    assert run("deploy", gate, "--detach", "-o", "json").exit_code == 4
+    result = run("deploy", write_plan(env, FAST), "-o", "json")
+    assert result.exit_code == 6, result.output
+    errors_ = [line for line in json_lines(result.output) if line["kind"] == "error"]
+    assert [e["error"] for e in errors_] == ["lock.held"]
+    final = ends_with_one_result(result.output)
+    assert final["exit_code"] == 6 and final["error"] == "lock.held"
+
+
+def test_a_query_without_data_refuses_with_preflight_no_data(
+    env: Path, fakes: FakeProviders
+) -> None:
+    fakes.metrics_instance.answer = None
+    result = run("deploy", write_plan(env, FAST), "-o", "json")
+    assert result.exit_code == 2, result.output
+    final = ends_with_one_result(result.output)
+    assert final["error"] == "preflight.no_data"
+    assert final["rollout_id"]  # the refused rollout was recorded: an agent can look it up
+    assert fakes.router_instance.weights == {"stable": 100, "canary": 0}
+
+
+def test_a_refused_command_ends_with_a_result_that_says_so(
+    env: Path, fakes: FakeProviders
+) -> None:
+    deployed = run("deploy", write_plan(env, FAST), "-o", "json")
+    rollout_id = json_lines(deployed.output)[0]["rollout_id"]
+    result = run("pause", rollout_id, "-o", "json")
+    assert result.exit_code == 2
+    final = ends_with_one_result(result.output)
+    assert final["error"] == "rollout.wrong_phase"
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, Exception)],
+)
+def test_every_error_class_has_its_own_stable_code(cls: type[errors.ShipsafeError]) -> None:
+    classes = [
+        c for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.ShipsafeError)
+    ]
+    assert issubclass(cls, errors.ShipsafeError)
+    others = {c.code for c in classes if c is not cls}
+    assert cls.code not in others, f"{cls.__name__} shares its code {cls.code}"
+    assert cls.code == cls.code.lower() and " " not in cls.code
