@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.aws.worlds import REGION
+
+# Not AWS behaviour, only cost: moto's EC2 backend loads thousands of default AMIs into every
+# fresh backend (about 0.3 s a test that touches EC2 or ELB); no test here uses them.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_loader() -> Iterator[None]:
+    """One botocore data loader for the whole run.
+
+    Every test starts a fresh boto3 session (credentials and region are read again, as in
+    production), and each fresh session re-parses the service models' JSON: about 60 % of
+    this folder's time. The models are read-only data, so one loader serves every session.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    loaders: dict[str | None, Any] = {}
+    original = botocore.session.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = original(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = create_loader  # type: ignore[assignment]
+    yield
+    botocore.session.create_loader = original
 
 
 @pytest.fixture
