@@ -30,7 +30,8 @@ def test_importing_the_cli_loads_neither_numpy_nor_scipy():
 def test_importing_the_judges_loads_neither_until_one_runs():
     assert (
         _loaded_after(
-            "import shipsafe.judge.base, shipsafe.judge.kayenta, shipsafe.judge.mannwhitney"
+            "import shipsafe.judge.base, shipsafe.judge.kayenta, shipsafe.judge.mannwhitney, "
+            "shipsafe.judge.sequential"
         )
         == []
     )
