@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -70,3 +71,24 @@ def test_unreachable_server_fails_fast() -> None:
     with pytest.raises(ProviderError, match="unreachable"):
         nobody.check()
     assert time.monotonic() - started < 1.0
+
+
+def test_a_range_query_gives_one_series_of_points(prom: PrometheusMetrics) -> None:
+    end = time.time()
+    result = prom.query_range("sum(up)", end - 20, end, 5)
+    assert 1 <= len(result.points) <= 5
+    assert all(value == 3.0 for _, value in result.points)
+    stamps = [t for t, _ in result.points]
+    assert stamps == sorted(stamps) and all(b - a == 5 for a, b in itertools.pairwise(stamps))
+    assert "query_range" in result.sent
+
+
+def test_a_range_of_no_series_is_no_data(prom: PrometheusMetrics) -> None:
+    end = time.time()
+    assert prom.query_range('up{job="no-such-job"}', end - 20, end, 5).points == ()
+
+
+def test_a_range_of_several_series_is_an_error(prom: PrometheusMetrics) -> None:
+    end = time.time()
+    with pytest.raises(ProviderError, match="3 series"):
+        prom.query_range("up", end - 20, end, 5)

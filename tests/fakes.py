@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipsafe.errors import ConfigurationError, ProviderError
-from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+from shipsafe.providers.metrics.base import MetricQuery, QueryResult, RangeResult
 
 
 class FakeRouter:
@@ -93,6 +93,18 @@ class FakeMetrics:
     def check(self) -> None:
         if self.down:
             raise ProviderError("fake metrics unreachable")
+
+    # range queries (judge checks): `series(text, start, end, step)` gives the values at
+    # start, start + step, ... up to end; None for a point, or a whole None, is missing
+    series: Callable[[str, float, float, float], list[float | None] | None] | None = None
+
+    def query_range(self, text: str, start: float, end: float, step: float) -> RangeResult:
+        self.queries.append(text)
+        if self.down:
+            raise ProviderError("fake metrics unreachable")
+        values = self.series(text, start, end, step) if self.series else None
+        points = tuple((start + i * step, v) for i, v in enumerate(values or []) if v is not None)
+        return RangeResult(points=points, sent=text)
 
 
 class FakeProviders:

@@ -51,6 +51,8 @@ def new_run(
 
 def query_for(template: AnalysisTemplate, variables: dict[str, str]) -> MetricQuery:
     """The query a template sends: plan variables filled into its text and its args."""
+    if template.query is None:
+        raise ValueError("a judge check sends range queries (shipsafe.engine.judging)")
     return MetricQuery(
         text=render_query(template.query, variables),
         window_seconds=template.effective_window,

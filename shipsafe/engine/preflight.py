@@ -4,14 +4,17 @@ snapshot verified against a fresh read."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from shipsafe.engine import analysis, bluegreen
+from shipsafe.engine import analysis, bluegreen, judging
 from shipsafe.errors import ConfigurationError, PreflightError, PreflightNoData, ProviderError
+from shipsafe.plan.models import render_query
 from shipsafe.records import EventType, Snapshot
 
 if TYPE_CHECKING:
     from shipsafe.engine.rollout import RolloutEngine
+    from shipsafe.plan.analysis import AnalysisTemplate
 
 
 def preflight(engine: RolloutEngine) -> None:
@@ -49,6 +52,9 @@ def _queries(engine: RolloutEngine) -> dict[str, float]:
     variables = {**engine.plan.variables(), "canary": engine.plan.target.stable_name}
     values: dict[str, float] = {}
     for name, template in engine.plan.analysis.items():
+        if template.judge is not None:
+            values[name] = _judge_queries(engine, name, template, variables)
+            continue
         query = analysis.query_for(template, variables)
         text = query.text
         try:
@@ -66,6 +72,38 @@ def _queries(engine: RolloutEngine) -> dict[str, float]:
             )
         values[name] = value
     return values
+
+
+def _judge_queries(
+    engine: RolloutEngine, name: str, template: AnalysisTemplate, variables: dict[str, str]
+) -> float:
+    """A judge's range queries, canary ones pointed at the stable target: each must return
+    points over the judge's window (or one step when it has none). Returns how many."""
+    spec = template.judge
+    assert spec is not None
+    now = engine.now()
+    start, end = judging.window(spec, now - timedelta(seconds=spec.lookback or spec.step), now)
+    source = engine.source(template.source)
+    points = 0
+    for metric in spec.metrics:
+        for role, text in metric.queries().items():
+            rendered = render_query(text, variables)
+            try:
+                result = judging.read(source, rendered, start, end, spec.step)
+            except ProviderError as exc:
+                raise PreflightError(
+                    f"preflight: judge {name!r} metric {metric.name!r} {role} query "
+                    f"{rendered!r} failed against the stable target: {exc}"
+                ) from None
+            if not any(v == v for _, v in result.points):  # no point, or only NaN
+                raise PreflightNoData(
+                    f"preflight: judge {name!r} metric {metric.name!r} {role} query "
+                    f"{rendered!r} returned no data against the stable target "
+                    f"({engine.plan.target.stable_name}); a rollout judged on no data is not "
+                    "watched at all"
+                )
+            points += len(result.points)
+    return float(points)
 
 
 def take_snapshot(engine: RolloutEngine) -> Snapshot:

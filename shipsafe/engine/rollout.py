@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipsafe.engine import analysis, commands, preflight, rollback, steps
+from shipsafe.engine import analysis, commands, judging, preflight, rollback, steps
 from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
@@ -385,15 +385,32 @@ class RolloutEngine:
         """Take every due measurement of a run, then assess it."""
         for name in analysis.due_metrics(run, now):
             template = self.plan.analysis[name]
-            query = analysis.query_for(template, self.plan.variables())
             started = self.now()
             value: float | None = None
+            sent = f"judge {name}"
             try:
-                result = self._query_once(template.source, query)
-                value, sent = result.value, result.sent
-                phase, message = analysis.judge(template, value)
+                if template.judge is not None:  # canary against baseline over a range
+                    reading = judging.measure(
+                        template,
+                        self.source(template.source),
+                        self.plan.variables(),
+                        run.started_at,
+                        started,
+                    )
+                    phase, value, message, sent = (
+                        reading.phase,
+                        reading.value,
+                        reading.message,
+                        reading.sent,
+                    )
+                else:
+                    query = analysis.query_for(template, self.plan.variables())
+                    sent = query.text
+                    result = self._query_once(template.source, query)
+                    value, sent = result.value, result.sent
+                    phase, message = analysis.judge(template, value)
             except ProviderError as exc:
-                phase, message, sent = MeasurementPhase.ERROR, str(exc), query.text
+                phase, message = MeasurementPhase.ERROR, str(exc)
             finished = self.now()
             run.metrics[name] = analysis.record_measurement(
                 run.metrics[name], template, phase, value, message, finished
@@ -493,15 +510,18 @@ class RolloutEngine:
             return now + timedelta(seconds=steps.WEIGHT_RECHECK_SECONDS)
         if actual == 100:
             self.runtime.canary_weight = 100
-            self.emit(EventType.WEIGHT_VERIFIED, message="router reads canary 100%",
-                      data={"weight": 100})
-            self.emit(EventType.STEP_COMPLETED, message="promoted",
-                      data={"step": len(self.steps)})
+            self.emit(
+                EventType.WEIGHT_VERIFIED, message="router reads canary 100%", data={"weight": 100}
+            )
+            self.emit(EventType.STEP_COMPLETED, message="promoted", data={"step": len(self.steps)})
             self.runtime.step = None
             self._to(Phase.SUCCEEDED, Reason.VERIFIED, f"{self.record.version} promoted")
-            self.emit(EventType.ROLLOUT_FINISHED, Reason.VERIFIED,
-                      f"{self.record.version} is live: 100% of traffic",
-                      data={"phase": Phase.SUCCEEDED.value})
+            self.emit(
+                EventType.ROLLOUT_FINISHED,
+                Reason.VERIFIED,
+                f"{self.record.version} is live: 100% of traffic",
+                data={"phase": Phase.SUCCEEDED.value},
+            )
             return None
         if now >= deadline:
             self.begin_rollback(
@@ -512,9 +532,7 @@ class RolloutEngine:
         return now + timedelta(seconds=steps.WEIGHT_RECHECK_SECONDS)
 
     # rollback (engine/rollback.py) ------------------------------------------------------
-    def begin_rollback(
-        self, reason: Reason, message: str, end: Phase = Phase.ROLLED_BACK
-    ) -> None:
+    def begin_rollback(self, reason: Reason, message: str, end: Phase = Phase.ROLLED_BACK) -> None:
         rollback.begin(self, reason, message, end)
 
     def router_for_restore(self) -> TrafficRouter:

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shipsafe import conditions
 from shipsafe.plan.base import Duration, PlanModel
+from shipsafe.plan.judge import JudgeSpec
 
 
 class AnalysisTemplate(PlanModel):
@@ -21,7 +22,14 @@ class AnalysisTemplate(PlanModel):
     """
 
     source: str = Field(description="a key of metricSources")
-    query: str = Field(min_length=1, description="the query; {{service}}, {{canary}}... allowed")
+    query: str | None = Field(
+        None, min_length=1, description="the query; {{service}}, {{canary}}... allowed"
+    )
+    judge: JudgeSpec | None = Field(
+        None,
+        description="instead of query and conditions: canary against baseline over a time "
+        "range (mode kayenta or sequential)",
+    )
     success_condition: str | None = Field(None, description="CEL over `result`, e.g. result < 0.01")
     failure_condition: str | None = Field(None, description="CEL over `result`, e.g. result > 0.05")
     interval: Duration | None = Field(None, description="time between measurements")
@@ -49,6 +57,17 @@ class AnalysisTemplate(PlanModel):
 
     @model_validator(mode="after")
     def _needs_a_condition(self) -> AnalysisTemplate:
+        if self.judge is not None:
+            if self.query is not None or self.success_condition or self.failure_condition:
+                raise ValueError(
+                    "a judge check compares canary and baseline itself: remove query, "
+                    "successCondition and failureCondition"
+                )
+            if self.count is not None and self.count > 1 and self.interval is None:
+                raise ValueError("count above 1 needs an interval between measurements")
+            return self
+        if self.query is None:
+            raise ValueError("give a query (or a judge)")
         if self.success_condition is None and self.failure_condition is None:
             raise ValueError("give successCondition, failureCondition or both")
         if self.count is not None and self.count > 1 and self.interval is None:

@@ -139,6 +139,22 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def _check_judge_source(
+    plan: Plan, name: str, source: str
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """A judge reads ranges: only Prometheus sources answer them."""
+    config = plan.metric_sources.get(source)
+    if config is None or config.provider == "prometheus":
+        return []
+    return [
+        (
+            ("analysis", name, "judge"),
+            f"a judge reads time ranges, which metric source {source!r} "
+            f"({config.provider}) does not answer; use a prometheus source",
+        )
+    ]
+
+
 def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
     """Checks that span several parts of the plan. Returns (path, message) pairs."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
@@ -152,11 +168,11 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
                     + _listing(plan.metric_sources),
                 )
             )
-        used = {
-            m
-            for text in [template.query, *_strings(template.args)]
-            for m in _VARIABLE.findall(text)
-        }
+        texts = [template.query or "", *_strings(template.args)]
+        if template.judge is not None:
+            texts += [q for m in template.judge.metrics for q in m.queries().values()]
+            problems += _check_judge_source(plan, name, template.source)
+        used = {m for text in texts for m in _VARIABLE.findall(text)}
         for unknown in sorted(used - set(variables)):
             problems.append(
                 (
@@ -214,6 +230,14 @@ def _check_guardrail_steps(
         problems += _unknown(
             ("steps", i, kind, "blueHealth"), spec.blue_health, plan.analysis, "analysis template"
         )
+        problems += [
+            (
+                ("steps", i, kind, "blueHealth"),
+                f"{name!r} is a judge (canary against baseline); blue's health is a plain check",
+            )
+            for name in spec.blue_health
+            if name in plan.analysis and plan.analysis[name].judge is not None
+        ]
     if isinstance(spec, MigrateSpec):
         earlier = [
             step_spec(s).name for s in plan.steps[:i] if isinstance(step_spec(s), MigrateSpec)

@@ -24,6 +24,26 @@ class QueryResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class RangeResult:
+    """One series over a time range: (unix seconds, value) points, oldest first; no points
+    means no data. NaN marks a point the source reported as not a number."""
+
+    points: tuple[tuple[float, float], ...]
+    sent: str
+
+
+class RangeSource(Protocol):
+    """A source that can also answer a query over a time range (judge checks need it)."""
+
+    def query_range(self, text: str, start: float, end: float, step: float) -> RangeResult:
+        """The query's single series from `start` to `end` (unix seconds) every `step` s.
+
+        Raises ProviderError when the source fails or the query returns several series.
+        """
+        ...
+
+
 class MetricSource(Protocol):
     name: str
 

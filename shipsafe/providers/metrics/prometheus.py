@@ -13,7 +13,12 @@ from typing import Any
 
 from shipsafe.errors import ProviderError
 from shipsafe.plan.sources import PrometheusSource
-from shipsafe.providers.metrics.base import MetricQuery, QueryResult, bearer_headers
+from shipsafe.providers.metrics.base import (
+    MetricQuery,
+    QueryResult,
+    RangeResult,
+    bearer_headers,
+)
 
 
 class PrometheusMetrics:
@@ -53,6 +58,33 @@ class PrometheusMetrics:
             ) from exc
         return QueryResult(value=_scalar(result, query.text), sent=sent)
 
+    def query_range(self, text: str, start: float, end: float, step: float) -> RangeResult:
+        """One series over [start, end] every `step` seconds (judge checks)."""
+        from datetime import UTC, datetime
+
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+        from requests.exceptions import RequestException
+
+        client = self._connect()
+        sent = (
+            f"{self.config.url.rstrip('/')}/api/v1/query_range?query={text}"
+            f"&start={start:.0f}&end={end:.0f}&step={step:g}"
+        )
+        try:
+            result = client.custom_query_range(
+                text,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{step:g}",
+            )
+        except PrometheusApiClientException as exc:
+            raise ProviderError(f"prometheus {self.name}: {_short(exc)}") from exc
+        except (RequestException, ValueError, KeyError) as exc:
+            raise ProviderError(
+                f"prometheus {self.name} at {self.config.url} unreachable: {_short(exc)}"
+            ) from exc
+        return RangeResult(points=_series(result, text), sent=sent)
+
     def check(self) -> None:
         from requests.exceptions import RequestException
 
@@ -84,6 +116,29 @@ def _scalar(result: Any, query: str) -> float | None:
     else:
         raise ProviderError(f"query {query!r}: unexpected answer {str(result)[:80]}")
     return None if math.isnan(value) else value
+
+
+def _series(result: Any, query: str) -> tuple[tuple[float, float], ...]:
+    """Prometheus matrix `data.result` -> the points of its one series (none: no data)."""
+    if not isinstance(result, list):
+        raise ProviderError(f"query {query!r}: unexpected answer {str(result)[:80]}")
+    if not result:
+        return ()
+    if len(result) > 1:
+        labels = ", ".join(str(r.get("metric", {})) for r in result[:3])
+        raise ProviderError(
+            f"query {query!r} returned {len(result)} series ({labels}); aggregate it to "
+            "one (sum, avg, max ...)"
+        )
+    values = result[0].get("values") if isinstance(result[0], dict) else None
+    if not isinstance(values, list):
+        raise ProviderError(f"query {query!r} returned no range (is it a range query?)")
+    points = []
+    for pair in values:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ProviderError(f"query {query!r}: malformed point {str(pair)[:40]}")
+        points.append((_float(pair[0], query), _float(pair[1], query)))
+    return tuple(points)
 
 
 def _float(raw: Any, query: str) -> float:
