@@ -52,3 +52,50 @@ Name = Annotated[
 
 # Percent of traffic to the canary.
 Weight = Annotated[int, Field(ge=0, le=100)]
+
+
+# Durations that are windows rather than waits; a policy's maxDuration does not cap them.
+NOT_WAITS = frozenset({"rollback_window", "window"})
+
+
+def waits(model: BaseModel, path: tuple[str | int, ...] = ()) -> list[tuple[str, float]]:
+    """Every duration the plan makes the driver wait (pauses, intervals, initial delays,
+    timeouts), as (dotted path, seconds): what a policy's maxDuration caps."""
+    out: list[tuple[str, float]] = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = field.alias or name
+        if _is_duration(field.annotation, field.metadata):
+            if value is not None and name not in NOT_WAITS:
+                out.append((_dotted((*path, key)), float(value)))
+            continue
+        for sub_path, item in _children(value, (*path, key)):
+            out += waits(item, sub_path)
+    return out
+
+
+def _children(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], Any]]:
+    if isinstance(value, BaseModel):
+        return [(path, value)]
+    if isinstance(value, list):
+        return [((*path, i), v) for i, v in enumerate(value) if isinstance(v, BaseModel)]
+    if isinstance(value, dict):
+        return [((*path, str(k)), v) for k, v in value.items() if isinstance(v, BaseModel)]
+    return []
+
+
+def _is_duration(annotation: Any, metadata: list[Any]) -> bool:
+    from typing import get_args
+
+    if any(isinstance(m, BeforeValidator) and m.func is _duration for m in metadata):
+        return True
+    return any(
+        _is_duration(arg, list(getattr(arg, "__metadata__", ()))) for arg in get_args(annotation)
+    )
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -98,13 +98,14 @@ def load_policy(
 def _load_policy(chosen: str | Path | None, trust: str | None) -> LoadedPolicy:
     if chosen is None:
         return builtin_policy(trust)
+    from shipsafe.errors import PlanError
+    from shipsafe.plan.loader import read_text
+
     p = Path(chosen)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyViolation(f"{p}: no such policy file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyViolation(f"{p}: cannot read the policy: {exc}") from None
+        text = read_text(p, "policy")
+    except PlanError as exc:
+        raise PolicyViolation(exc.message) from None
     policy = _parse(text, str(p))
     loaded = LoadedPolicy(policy, str(p), _digest(policy))
     return _with_trust(loaded, p.parent, trust)

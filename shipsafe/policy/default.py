@@ -10,9 +10,11 @@ environments:
     maxChainDepth: 0
     freezeAfterRollback: 15m
     rollbackWindow: 1h
+    maxDuration: 24h
     emergency: {allowed: true, maxPause: 1m, approvalAfter: true}
   "*":
     maxChainDepth: 2
     rollbackWindow: 1h
+    maxDuration: 24h
     emergency: {allowed: true, maxPause: 1m, approvalAfter: true}
 """

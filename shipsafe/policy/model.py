@@ -19,6 +19,7 @@
         freezeAfterRollback: 30m
         maxChainDepth: 0           # deploys started by deploys beyond this need a human
         rollbackWindow: 1h
+        maxDuration: 24h           # longest pause, interval, initial delay or timeout
         emergency: {allowed: true, maxPause: 1m, approvalAfter: true}
 
 The environment's rules are those of its exact name, else of the first glob that matches
@@ -163,6 +164,11 @@ class EnvironmentRules(PlanModel):
     freeze_after_rollback: Duration | None = None
     max_chain_depth: int | None = Field(default=None, ge=0)
     rollback_window: Duration = 3600.0
+    max_duration: Duration | None = Field(
+        default=None,
+        description="longest pause, analysis interval, initial delay or timeout a plan may "
+        "ask for (every duration is also capped at 30 days, whatever the policy)",
+    )
     emergency: EmergencyRules = Field(default_factory=EmergencyRules)
 
     @field_validator("require_approval", mode="before")

@@ -54,6 +54,7 @@ def check_plan(plan: Plan, rules: EnvironmentRules, request: Request) -> list[Fi
     out += _data_and_migrations(plan, rules, env)
     out += _blue_green(plan)
     out += _windows(plan, rules, env)
+    out += _durations(plan, rules, env)
     out += _emergency(rules, request, env)
     return out
 
@@ -231,6 +232,24 @@ def _windows(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
             "rollbackWindow",
         )]
     return []
+
+
+def _durations(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
+    from shipsafe.durations import format_duration
+    from shipsafe.plan.base import waits
+
+    if rules.max_duration is None:
+        return []
+    return [
+        Finding(
+            "maxDuration", Threat.BLAST_RADIUS, E,
+            f"{format_duration(seconds)} is longer than the policy allows in {env} "
+            f"({format_duration(rules.max_duration)})",
+            where,
+        )
+        for where, seconds in waits(plan)
+        if seconds > rules.max_duration
+    ]
 
 
 def _emergency(rules: EnvironmentRules, request: Request, env: str) -> list[Finding]:
