@@ -188,10 +188,22 @@ def test_audit_verify_passes_then_catches_an_edit(env: Path, fakes: FakeProvider
 
 
 def test_schema_is_json_schema_of_the_plan(env: Path) -> None:
+    """A valid Draft 2020-12 schema whose steps are exactly the step kinds the loader knows
+    (tests/test_plan_schema.py validates the real plan files against it)."""
+    import jsonschema
+
+    from shipsafe.plan.steps import STEP_KINDS
+
     result = run("schema")
+    assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["title"] == "shipsafe plan"
-    assert "steps" in doc["properties"]
+    jsonschema.Draft202012Validator.check_schema(doc)
+    kinds = set()
+    for ref in doc["properties"]["steps"]["items"]["oneOf"]:
+        step = doc["$defs"][ref["$ref"].rsplit("/", 1)[-1]]
+        assert step["additionalProperties"] is False and len(step["properties"]) == 1
+        kinds |= set(step["properties"])
+    assert kinds == set(STEP_KINDS)
 
 
 def test_ci_and_agent_identities_are_recorded(
@@ -221,8 +233,13 @@ def test_a_deploy_refused_at_preflight_names_its_rollout_on_the_last_json_line(
 
 
 def test_version_is_printed() -> None:
+    """The version of the installed package, which is the one pyproject.toml declares."""
+    import tomllib
+
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     result = run("--version")
-    assert result.exit_code == 0 and result.output.startswith("shipsafe ")
+    assert result.exit_code == 0
+    assert result.output == f"shipsafe {declared['project']['version']}\n"
 
 
 def test_pausing_a_rollout_that_waits_at_an_approval_gate_is_refused(

@@ -67,19 +67,37 @@ def test_measurements_fold_into_the_check_and_print_only_changes_of_state() -> N
     assert "error-rate passing again: 0.01" in lines[1]
 
 
-def test_a_reader_that_goes_away_does_not_stop_the_rollout(monkeypatch: object) -> None:
-    class ClosedPipe(io.StringIO):
-        def write(self, text: str) -> int:
-            raise BrokenPipeError
+_READER_GOES_AWAY = """
+import sys
+from datetime import UTC, datetime
+from shipsafe.records import Event, EventType, Reason
+from shipsafe.render.human import HumanRenderer
+renderer = HumanRenderer()
+for i in range(2000):
+    renderer(Event(rollout_id="r", type=EventType.STEP_STARTED, message=f"step {i}",
+                   time=datetime(2026, 1, 1, tzinfo=UTC), reason=Reason.BREAKER_TRIPPED))
+print("rendered every event", file=sys.stderr)
+"""
 
-    import shipsafe.render.human as human
 
-    silenced: list[bool] = []
-    monkeypatch.setattr(human, "silence_stdout", lambda: silenced.append(True))  # type: ignore[attr-defined]
-    renderer = HumanRenderer(human.SteadyConsole(file=ClosedPipe(), highlight=False))
-    renderer(ev(EventType.STEP_STARTED, "step 1"))  # must not raise, nor exit
-    renderer(ev(EventType.STEP_STARTED, "step 2"))
-    assert renderer.console.quiet and silenced
+def test_a_reader_that_goes_away_does_not_stop_the_rollout() -> None:
+    """A real pipe whose reader is gone (`shipsafe deploy ... | head -1`): every event is
+    still handled, and the process ends with 0, without a traceback at exit either."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _READER_GOES_AWAY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before the first line
+    with proc.stderr:
+        errors = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, errors
+    assert "rendered every event" in errors and "Error" not in errors, errors
 
 
 def test_the_status_line_counts_down_a_pause_and_shows_weight_and_readings() -> None:

@@ -93,11 +93,15 @@ def test_a_second_chain_on_the_same_prefix_is_refused(bucket: Any, tmp_path: Pat
         mirror.put(other)
 
 
-def test_the_same_record_again_is_fine(bucket: Any) -> None:
+def test_the_same_record_again_is_accepted_and_not_written_twice(bucket: Any) -> None:
     mirror = S3AuditMirror.from_url(f"s3://{BUCKET}/p")
     record = chain({"rollout_id": "r-1", "type": "notice"}, 0, GENESIS)
     mirror.put(record)
-    mirror.put(record)  # a retry after a lost answer
+    mirror.put(record)  # a retry after a lost answer: no error
+    versions = bucket.list_object_versions(Bucket=BUCKET, Prefix="p/")["Versions"]
+    assert [v["Key"] for v in versions] == ["p/000000000001.json"]  # kept, not overwritten
+    result = mirror.verify()
+    assert result.ok and result.count == 1, result.problems
 
 
 def test_a_bucket_without_versioning_is_refused(aws: Any) -> None:
