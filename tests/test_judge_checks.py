@@ -256,15 +256,152 @@ def make_plan_text(head: str) -> str:
     return head + STEPS
 
 
-def test_the_judge_shown_in_the_readme_validates():
+def test_the_judges_shown_in_the_readme_validate():
     import re
     from pathlib import Path
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "judge:" in b]
-    assert block.startswith("analysis:\n")
-    plan = make_plan(STEPS, PLAN_HEAD + block.removeprefix("analysis:\n"))
-    spec = plan.analysis["vs-stable"].judge
-    assert spec is not None
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "judge:" in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        assert block.startswith("analysis:\n")
+        body = block.removeprefix("analysis:\n")
+        name = body.split(":")[0].strip()
+        plan = make_plan(STEPS.replace("vs-stable", name), PLAN_HEAD + body)
+        spec = plan.analysis[name].judge
+        assert spec is not None
+    kayenta_plan = make_plan(STEPS, PLAN_HEAD + blocks[0].removeprefix("analysis:\n"))
+    spec = kayenta_plan.analysis["vs-stable"].judge
+    assert spec is not None and spec.mode == "kayenta"
     assert [m.name for m in spec.metrics] == ["p99-latency", "error-ratio"]
     assert spec.metrics[0].critical and spec.metrics[1].must_have_data
+
+
+SEQUENTIAL = """\
+  errors-vs-stable:
+    source: prom
+    interval: 10s
+    count: 3
+    judge:
+      mode: sequential
+      alpha: 0.01
+      tolerance: 0.2
+      step: 10s
+      metrics:
+        - name: 5xx
+          canaryEvents: errors{server="{{canary}}"}
+          canaryTotal: requests{server="{{canary}}"}
+          baselineEvents: errors{server="{{stable}}"}
+          baselineTotal: requests{server="{{stable}}"}
+"""
+SEQ_HEAD = PLAN_HEAD + SEQUENTIAL
+
+
+def counts(canary_error_share: float, baseline_error_share: float = 0.005) -> Any:
+    """Per-step errors and requests: the canary serves 50 requests a step, the baseline 950."""
+
+    def answer(text: str, start: float, end: float, step: float) -> list[float | None] | None:
+        canary = '"v2"' in text
+        n = int((end - start) // step) + 1
+        requests = 50.0 if canary else 950.0
+        if text.startswith("requests"):
+            return [requests] * n
+        share = canary_error_share if canary else baseline_error_share
+        rng = np.random.default_rng(abs(hash((canary, int(start)))) % 2**32)
+        return [float(v) for v in rng.binomial(int(requests), share, n)]
+
+    return answer
+
+
+def test_a_sequential_counts_judge_loads():
+    plan = make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), SEQ_HEAD)
+    spec = plan.analysis["errors-vs-stable"].judge
+    assert spec is not None and spec.mode == "sequential" and spec.metrics[0].counts
+    assert (spec.alpha, spec.tolerance) == (0.01, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("      step: 10s\n", "      step: 10s\n      lookback: 5m\n"), "remove lookback"),
+        (("mode: sequential", "mode: kayenta"), "kayenta compares two series"),
+        (('          baselineTotal: requests{server="{{stable}}"}\n', ""), "all four"),
+        (("      alpha: 0.01", "      alpha: 1.5"), "alpha"),
+    ],
+)
+def test_sequential_judges_that_do_not_fit_are_refused(edit, message):
+    with pytest.raises(PlanError, match=message):
+        make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), SEQ_HEAD.replace(*edit))
+
+
+def test_a_sequential_judge_tests_one_metric():
+    two = SEQ_HEAD + SEQUENTIAL.split("      metrics:\n")[1].replace("- name: 5xx", "- name: again")
+    with pytest.raises(PlanError, match="one metric"):
+        make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), two)
+
+
+def test_a_sequential_breaker_rolls_back_a_canary_failing_half_its_requests(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: Any
+) -> None:
+    metrics.series = counts(0.5)
+    steps = (
+        "breakers:\n  - analysis: errors-vs-stable\n"
+        "steps:\n  - setWeight: 5\n  - pause: {duration: 10m}\n  - setWeight: 50\n"
+    )
+    engine = start_deploy(make_ctx(), make_plan(steps, SEQ_HEAD))
+    assert drive(engine) == Phase.ROLLED_BACK
+    assert engine.record.runtime.rollback_reason == Reason.BREAKER_TRIPPED
+    assert "rate ratio canary/baseline in [" in engine.record.runtime.rollback_message
+    assert 50 not in [c[1] for c in router.calls if c[0] == "set"]
+    judged = [m for m in store.measurements(engine.record.id) if m.metric == "errors-vs-stable"]
+    assert judged[-1].phase == MeasurementPhase.FAILED
+    assert judged[-1].value is not None and judged[-1].value > 10  # the rate-ratio estimate
+
+
+def test_a_sequential_judge_lets_a_canary_like_its_baseline_promote(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: Any
+) -> None:
+    metrics.series = counts(0.005)
+    engine = start_deploy(
+        make_ctx(), make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), SEQ_HEAD)
+    )
+    assert drive(engine) == Phase.SUCCEEDED
+    judged = [m for m in store.measurements(engine.record.id) if m.metric == "errors-vs-stable"]
+    assert {m.phase for m in judged} == {MeasurementPhase.SUCCESSFUL}
+
+
+def test_a_sequential_judge_without_totals_fails_closed(
+    make_ctx: Any, metrics: FakeMetrics, store: Any
+) -> None:
+    healthy = counts(0.005)
+
+    def answer(text: str, start: float, end: float, step: float) -> list[float | None] | None:
+        if text.startswith("requests") and '"v2"' in text:
+            return None  # the canary's request counter has no series
+        return healthy(text, start, end, step)
+
+    metrics.series = answer
+    engine = start_deploy(
+        make_ctx(), make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), SEQ_HEAD)
+    )
+    assert drive(engine) == Phase.ROLLED_BACK
+    judged = [m for m in store.measurements(engine.record.id) if m.metric == "errors-vs-stable"]
+    assert judged[0].phase == MeasurementPhase.FAILED
+    assert judged[0].message.startswith("no data")
+
+
+def test_preflight_accepts_an_error_counter_with_no_series_yet(
+    make_ctx: Any, metrics: FakeMetrics
+) -> None:
+    healthy = counts(0.005)
+
+    def answer(text: str, start: float, end: float, step: float) -> list[float | None] | None:
+        if text.startswith("errors"):
+            return None  # nothing ever failed: no error series at all, on either side
+        return healthy(text, start, end, step)
+
+    metrics.series = answer
+    engine = start_deploy(
+        make_ctx(), make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), SEQ_HEAD)
+    )
+    assert drive(engine) == Phase.SUCCEEDED

@@ -3,13 +3,16 @@
 The verdict becomes an ordinary measurement, so a judge check counts like any other check
 (failureLimit, inconclusiveLimit, breakers, evidence):
 
-    pass      -> successful
-    marginal  -> inconclusive (with inconclusiveLimit 0, the default, a human decides)
-    fail      -> failed (rollback, with failureLimit 0)
+    pass       -> successful
+    undecided  -> successful (sequential: not shown worse yet; the message says undecided)
+    marginal   -> inconclusive (with inconclusiveLimit 0, the default, a human decides)
+    fail       -> failed (rollback, with failureLimit 0)
 
-The value recorded is the judge's score. Missing points inside the range are NaN and
-follow the metric's `nanStrategy`; a series with no points at all is "no data" for that
-side, which Kayenta classifies `Nodata` (or `NodataFailMetric` with `mustHaveData`).
+The value recorded is Kayenta's score, or the sequential test's effect estimate. In Kayenta
+mode missing points inside the range are NaN and follow the metric's `nanStrategy`; a series
+with no points at all is "no data" for that side, which Kayenta classifies `Nodata` (or
+`NodataFailMetric` with `mustHaveData`). A sequential judge without one reading of both
+sides is "no data", failed or inconclusive as the template's `noData` says.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ PHASES = {
     Outcome.PASS: MeasurementPhase.SUCCESSFUL,
     Outcome.MARGINAL: MeasurementPhase.INCONCLUSIVE,
     Outcome.FAIL: MeasurementPhase.FAILED,
+    # a sequential test not yet sure either way: no evidence of harm, keep going; the
+    # analysis step completes on its count, a breaker keeps watching
+    Outcome.UNDECIDED: MeasurementPhase.SUCCESSFUL,
 }
 
 
@@ -86,18 +92,84 @@ def measure(
         raise ValueError("not a judge check")
     start, end = window(spec, since, now)
     sent: list[str] = []
-    data: dict[str, tuple[list[float], list[float]]] = {}
+    data: dict[str, list[list[float]]] = {}
     for metric in spec.metrics:
-        canary = read(source, render_query(metric.canary, variables), start, end, spec.step)
-        baseline = read(source, render_query(metric.baseline, variables), start, end, spec.step)
-        sent += [canary.sent, baseline.sent]
-        canary_values, baseline_values = aligned([canary, baseline], start, spec.step)
-        data[metric.name] = (canary_values, baseline_values)
-    verdict = kayenta(spec, data)
-    return JudgeReading(PHASES[verdict.outcome], verdict.score, verdict.message, " ; ".join(sent))
+        results = []
+        for text in metric.queries().values():
+            result = read(source, render_query(text, variables), start, end, spec.step)
+            sent.append(result.sent)
+            results.append(result)
+        data[metric.name] = aligned(results, start, spec.step)
+    verdict = kayenta(spec, data) if spec.mode == "kayenta" else sequential(spec, data)
+    if verdict is None:  # fail closed, as a plain check does
+        phase = (
+            MeasurementPhase.INCONCLUSIVE
+            if template.no_data == "inconclusive"
+            else MeasurementPhase.FAILED
+        )
+        return JudgeReading(
+            phase,
+            None,
+            f"no data: no reading of both sides (noData: {template.no_data})",
+            " ; ".join(sent),
+        )
+    return JudgeReading(
+        PHASES[verdict.outcome],
+        verdict.score if verdict.score is not None else verdict.estimate,
+        verdict.message,
+        " ; ".join(sent),
+    )
 
 
-def kayenta(spec: JudgeSpec, data: dict[str, tuple[list[float], list[float]]]) -> Verdict:
+def sequential(spec: JudgeSpec, data: dict[str, list[list[float]]]) -> Verdict | None:
+    """The sequential test on the readings since the analysis started; None when there is
+    not one reading of both sides.
+
+    Samples: a step where either side has no point is left out. Counts: a step where a
+    total is missing is left out; missing events there count as 0 (a counter of errors
+    that never happened has no series).
+    """
+    from shipsafe.judge.base import Counts, Samples
+    from shipsafe.judge.sequential import judge_counts, judge_samples
+
+    (metric,) = spec.metrics
+    columns = data[metric.name]
+    if metric.counts:
+        canary_events, canary_total, baseline_events, baseline_total = (
+            c or [math.nan] * len(max(columns, key=len)) for c in columns
+        )
+        rows = [
+            (0.0 if math.isnan(ce) else ce, ct, 0.0 if math.isnan(be) else be, bt)
+            for ce, ct, be, bt in zip(
+                canary_events, canary_total, baseline_events, baseline_total, strict=True
+            )
+            if not (math.isnan(ct) or math.isnan(bt))
+        ]
+        if not rows:
+            return None
+        counts = Counts(
+            canary_events=[r[0] for r in rows],
+            canary_trials=[r[1] for r in rows],
+            baseline_events=[r[2] for r in rows],
+            baseline_trials=[r[3] for r in rows],
+        )
+        return judge_counts(counts, tolerance=spec.tolerance, alpha=spec.alpha)
+    else:
+        canary, baseline = columns
+        pairs = [
+            (c, b)
+            for c, b in zip(canary, baseline, strict=False)
+            if not (math.isnan(c) or math.isnan(b))
+        ]
+        if not pairs:
+            return None
+        samples = Samples(canary=[c for c, _ in pairs], baseline=[b for _, b in pairs])
+        return judge_samples(
+            samples, quantile=spec.quantile, tolerance=spec.tolerance, alpha=spec.alpha
+        )
+
+
+def kayenta(spec: JudgeSpec, data: dict[str, list[list[float]]]) -> Verdict:
     from shipsafe.judge.kayenta import MetricConfig, MetricInput, Thresholds, judge
 
     inputs = []

@@ -95,7 +95,9 @@ def _judge_queries(
                     f"preflight: judge {name!r} metric {metric.name!r} {role} query "
                     f"{rendered!r} failed against the stable target: {exc}"
                 ) from None
-            if not any(v == v for _, v in result.points):  # no point, or only NaN
+            # an error counter may have no series until the first error: only totals and
+            # samples must have data
+            if not role.endswith("Events") and not any(v == v for _, v in result.points):
                 raise PreflightNoData(
                     f"preflight: judge {name!r} metric {metric.name!r} {role} query "
                     f"{rendered!r} returned no data against the stable target "
