@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,12 +65,16 @@ def test_a_json_path_picks_the_number(server: str) -> None:
     assert src.query(q("/bare")).value == 0.5
 
 
-def test_null_missing_empty_and_nan_are_no_data(server: str) -> None:
+def test_null_missing_and_empty_are_no_data(server: str) -> None:
     src = source(server)
     assert src.query(q("/stats", "gone")).value is None
     assert src.query(q("/stats", "latency.p50")).value is None
     assert src.query(q("/empty")).value is None
-    assert src.query(q("/nan")).value is None
+
+
+def test_nan_is_passed_on_for_the_analysis_to_fail(server: str) -> None:
+    value = source(server).query(q("/nan")).value
+    assert value is not None and math.isnan(value)
 
 
 def test_http_errors_and_a_dead_server_are_provider_errors(server: str) -> None:

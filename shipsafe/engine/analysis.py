@@ -61,11 +61,15 @@ def query_for(template: AnalysisTemplate, variables: dict[str, str]) -> MetricQu
 
 
 def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementPhase, str]:
-    """The phase of one measurement. No data is never success."""
-    if value is None or math.isnan(value):
+    """The phase of one measurement. No data is never success; a reading that is not a
+    finite number (NaN, +Inf, -Inf: a ratio over a canary with no requests) is failed, and so
+    is a condition that cannot be evaluated (it raised, or met a NaN of its own making)."""
+    if value is None:
         if template.no_data == "inconclusive":
             return MeasurementPhase.INCONCLUSIVE, "no data"
         return MeasurementPhase.FAILED, "no data (noData: fail)"
+    if not math.isfinite(value):
+        return MeasurementPhase.FAILED, f"the reading {value} is not a finite number"
     try:
         failed = (
             conditions.evaluate(template.failure_condition, value)
@@ -78,7 +82,7 @@ def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementP
             else None
         )
     except conditions.ConditionError as exc:
-        return MeasurementPhase.ERROR, str(exc)
+        return MeasurementPhase.FAILED, f"{exc} (counted as failed)"
     shown = f"{value:.6g}"
     if failed:
         return (

@@ -4,6 +4,7 @@ snapshot verified against a fresh read."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -64,9 +65,10 @@ def _queries(engine: RolloutEngine) -> dict[str, float]:
                 f"preflight: analysis {name!r} query {text!r} failed against the stable "
                 f"target: {exc}"
             ) from None
-        if value is None or value != value:  # None or NaN: no data
+        if value is None or not math.isfinite(value):  # no data, NaN or +-Inf
             raise PreflightNoData(
-                f"preflight: analysis {name!r} query {text!r} returned no data against the "
+                f"preflight: analysis {name!r} query {text!r} returned "
+                f"{'no data' if value is None else f'{value} (not a finite number)'} against the "
                 f"stable target ({engine.plan.target.stable_name}); a rollout judged on no "
                 "data is not watched at all"
             )

@@ -8,6 +8,7 @@ written to the store before (intent) and after (outcome); the record is saved ev
 
 from __future__ import annotations
 
+import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -411,6 +412,11 @@ class RolloutEngine:
                     phase, message = analysis.judge(template, value)
             except ProviderError as exc:
                 phase, message = MeasurementPhase.ERROR, str(exc)
+            except Exception as exc:  # a provider's own bug on an answer it did not expect
+                phase = MeasurementPhase.ERROR
+                message = f"{template.source}: unexpected answer ({type(exc).__name__}: {exc})"
+            if value is not None and not math.isfinite(value):
+                value = None  # judged above; the store, events and JSON lines hold finite numbers
             finished = self.now()
             run.metrics[name] = analysis.record_measurement(
                 run.metrics[name], template, phase, value, message, finished

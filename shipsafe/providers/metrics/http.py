@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 from urllib.parse import urljoin
@@ -103,10 +102,10 @@ def _number(value: Any, url: str, path: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ProviderError(f"{url} {path or ''}: {str(value)[:60]!r} is not a number")
     try:
-        number = float(value)
-    except ValueError as exc:
+        # NaN and +-Inf pass as they are: the analysis counts them as failed readings
+        return float(value)
+    except (ValueError, OverflowError) as exc:
         raise ProviderError(f"{url} {path or ''}: {str(value)[:60]!r} is not a number") from exc
-    return None if math.isnan(number) else number
 
 
 def build(config: dict[str, Any], name: str) -> HttpMetrics:

@@ -1,14 +1,16 @@
 """Prometheus instant queries through prometheus-api-client.
 
-A scalar or a one-element vector is a value; an empty vector (or NaN) is "no data"; several
-series is an error naming the query. The client's own urllib3 retries are switched off
-(they make an unreachable server take ~6 s to fail); the engine counts errors against
-`consecutiveErrorLimit` instead.
+A scalar or a one-element vector is a value; an empty vector is "no data"; several series is
+an error naming the query. NaN and +-Inf are passed on as they are: the analysis counts a
+reading that is not a finite number as failed. Any other answer (a body that is not JSON,
+`"data": null`, a list where an object belongs, a sample without its value) is a
+ProviderError naming what was wrong: an error measurement, never a value. The client's own
+urllib3 retries are switched off (they make an unreachable server take ~6 s to fail); the
+engine counts errors against `consecutiveErrorLimit` instead.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from shipsafe.errors import ProviderError
@@ -52,9 +54,19 @@ class PrometheusMetrics:
             result = client.custom_query(query.text)
         except PrometheusApiClientException as exc:
             raise ProviderError(f"prometheus {self.name}: {_short(exc)}") from exc
-        except (RequestException, ValueError, KeyError) as exc:
+        except ValueError as exc:  # requests' JSONDecodeError: an HTML page, a proxy's answer
+            raise ProviderError(
+                f"prometheus {self.name}: the answer is not JSON ({_short(exc)})"
+            ) from exc
+        except RequestException as exc:
             raise ProviderError(
                 f"prometheus {self.name} at {self.config.url} unreachable: {_short(exc)}"
+            ) from exc
+        except (TypeError, KeyError, IndexError, AttributeError) as exc:
+            # the client reads response["data"]["result"]: "data" null, a list, or missing
+            raise ProviderError(
+                f"prometheus {self.name}: malformed answer, no data.result "
+                f"({type(exc).__name__}: {_short(exc)})"
             ) from exc
         return QueryResult(value=_scalar(result, query.text), sent=sent)
 
@@ -97,25 +109,28 @@ class PrometheusMetrics:
 
 
 def _scalar(result: Any, query: str) -> float | None:
-    """Prometheus `data.result` -> one float, None for no data."""
+    """Prometheus `data.result` -> one float (NaN and +-Inf included), None for no data."""
     if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-        value = _float(result[1], query)  # resultType scalar: [ts, "v"]
-    elif isinstance(result, list):
-        if not result:
-            return None
-        if len(result) > 1:
-            labels = ", ".join(str(r.get("metric", {})) for r in result[:3])
-            raise ProviderError(
-                f"query {query!r} returned {len(result)} series ({labels}); aggregate it to "
-                "one (sum, avg, max ...)"
-            )
-        sample = result[0]
-        if "value" not in sample:
-            raise ProviderError(f"query {query!r} returned a range, not an instant value")
-        value = _float(sample["value"][1], query)
-    else:
+        return _float(result[1], query)  # resultType scalar: [ts, "v"]
+    if not isinstance(result, list):
         raise ProviderError(f"query {query!r}: unexpected answer {str(result)[:80]}")
-    return None if math.isnan(value) else value
+    if not result:
+        return None
+    if not all(isinstance(r, dict) for r in result):
+        raise ProviderError(f"query {query!r}: unexpected answer {str(result)[:80]}")
+    if len(result) > 1:
+        labels = ", ".join(str(r.get("metric", {})) for r in result[:3])
+        raise ProviderError(
+            f"query {query!r} returned {len(result)} series ({labels}); aggregate it to "
+            "one (sum, avg, max ...)"
+        )
+    sample = result[0]
+    if "value" not in sample:
+        raise ProviderError(f"query {query!r} returned a range, not an instant value")
+    pair = sample["value"]
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise ProviderError(f"query {query!r}: malformed sample {str(pair)[:80]}")
+    return _float(pair[1], query)
 
 
 def _series(result: Any, query: str) -> tuple[tuple[float, float], ...]:
@@ -142,9 +157,11 @@ def _series(result: Any, query: str) -> tuple[tuple[float, float], ...]:
 
 
 def _float(raw: Any, query: str) -> float:
+    if isinstance(raw, bool):
+        raise ProviderError(f"query {query!r} returned a non-number {raw!r}")
     try:
         return float(raw)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ProviderError(f"query {query!r} returned a non-number {raw!r}") from exc
 
 
