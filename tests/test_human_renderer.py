@@ -119,7 +119,7 @@ def test_the_status_line_counts_down_a_pause_and_shows_weight_and_readings() -> 
     head, check = (line.plain for line in summary.lines(now=now))
     assert "progressing" in head and "step 4/8 pause 600s" in head
     assert "(4m12s left)" in head and "canary 25%" in head
-    assert check.split()[:3] == ["error-rate", "▄", "0.002"] and "✓" in check
+    assert check.split()[:3] == ["error-rate", "█", "0.002"] and "✓" in check
 
 
 def test_no_status_line_when_output_is_not_a_terminal() -> None:
@@ -166,5 +166,6 @@ def test_the_sparkline_scales_readings_and_marks_no_data() -> None:
     from shipsafe.render.checks import sparkline
 
     assert sparkline([0.0, 0.5, 1.0, None]) == "▁▅█·"
-    assert sparkline([0.2, 0.2]) == "▄▄"
+    assert sparkline([0.2, 0.2]) == "██"  # bars start from 0
+    assert sparkline([0.0, 0.0]) == "▁▁"
     assert sparkline([None]) == "·"

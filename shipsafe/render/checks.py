@@ -19,7 +19,8 @@ def sparkline(values: list[float | None], width: int = 24) -> str:
     numbers = [v for v in shown if v is not None and v == v]
     if not numbers:
         return "·" * len(shown)
-    low, high = min(numbers), max(numbers)
+    # from 0 (or below): tiny noise around a small value must not look like a swing
+    low, high = min([*numbers, 0.0]), max(numbers)
     span = high - low
     out = []
     for v in shown:

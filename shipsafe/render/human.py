@@ -124,7 +124,10 @@ class HumanRenderer:
 
     def heartbeat(self, now: datetime) -> None:
         """Called between ticks: in a log, print the live lines every `progress_seconds`."""
-        if self.live is not None or self.closed or self.progress_seconds <= 0:
+        if self.live is not None:
+            self.live.refresh()  # the countdown of a pause, at a terminal
+            return
+        if self.closed or self.progress_seconds <= 0:
             return
         if not self.summary.rollout or self.summary.finished:
             return

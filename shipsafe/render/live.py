@@ -79,8 +79,10 @@ class LiveStatus:
         from rich.live import Live
 
         self.summary = summary
+        # refreshed from the driving thread only (every event, and between ticks): no
+        # refresh thread racing the event lines that are printed above the live ones
         self._live: Any = Live(
-            summary, console=console, refresh_per_second=4, transient=True,
+            summary, console=console, auto_refresh=False, transient=True,
             redirect_stdout=False, redirect_stderr=False,
         )
         self._running = False
@@ -91,6 +93,12 @@ class LiveStatus:
         elif not self._running and event.type == EventType.ROLLOUT_CREATED:
             self._live.start()
             self._running = True
+        else:
+            self.refresh()
+
+    def refresh(self) -> None:
+        if self._running:
+            self._live.refresh()
 
     def stop(self) -> None:
         if self._running:
