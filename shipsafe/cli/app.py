@@ -9,6 +9,7 @@ import typer
 from shipsafe.cli import (
     audit_commands,
     aws_commands,
+    aws_group,
     control_commands,
     deploy_command,
     examples,
@@ -62,6 +63,7 @@ app.add_typer(audit_commands.audit_app, name="audit")
 app.add_typer(keys_commands.keys_app, name="keys")
 app.add_typer(aws_commands.store_app, name="store")
 app.add_typer(policy_commands.policy_app, name="policy")
+app.add_typer(aws_group.aws_group, name="aws")
 app.command()(plan_commands.schema)
 examples.attach(app)
 

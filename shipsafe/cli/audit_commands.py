@@ -34,18 +34,18 @@ def verify(
 
         verify_source(source, output)
         return
-    from shipsafe.audit.file import FileAuditLog
-    from shipsafe.cli.common import audit_path
+    from shipsafe.cli.common import open_audit
     from shipsafe.store import open_store
 
     settings = Settings(state=state, output=output, audit_log=audit_log)
-    path = audit_path(settings)
     try:
         store = open_store(settings.state, create=False)
     except Exception:  # no store: verify the file alone (the end of the log is not anchored)
         store = None
     try:
-        result = FileAuditLog(path, store).verify()
+        log = open_audit(settings, store)
+        path = getattr(log, "location", log.path)
+        result = log.verify()
     finally:
         if store is not None:
             store.close()

@@ -112,6 +112,19 @@ class Settings:
         return self.output == Output.json
 
 
+def open_audit(settings: Settings, store: Any, mirrors: list[Any] | None = None) -> Any:
+    """The audit log: the file given (--audit-log), or - with a team store (dynamodb://) -
+    the chain inside that store, so no record stays in one machine's working directory;
+    else audit.jsonl beside the SQLite state file."""
+    from shipsafe.audit.file import FileAuditLog
+
+    if settings.audit_log is None and store is not None and "://" in store.url:
+        from shipsafe.audit.store_log import StoreAuditLog
+
+        return StoreAuditLog(store, mirrors)
+    return FileAuditLog(audit_path(settings), store, mirrors=mirrors)
+
+
 def audit_path(settings: Settings) -> Path:
     if settings.audit_log:
         return Path(settings.audit_log)

@@ -41,8 +41,7 @@ def pin(
 ) -> None:
     """Pin a policy (and its trust file): from now on every deploy and validate against this
     store uses it, and refuses another. Only a human may pin; the change is audited."""
-    from shipsafe.audit.file import FileAuditLog
-    from shipsafe.cli.common import audit_path
+    from shipsafe.cli.common import open_audit
     from shipsafe.clock import SystemClock
     from shipsafe.errors import RefusedError, UsageError
     from shipsafe.identity import detect_actor
@@ -59,7 +58,7 @@ def pin(
     store = open_store(settings.state)
     try:
         before = pinned(store)
-        audit = FileAuditLog(audit_path(settings), store)
+        audit = open_audit(settings, store)
         now = SystemClock().now()
         try:
             document = pin_policy(store, loaded, who, now)

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from shipsafe.audit.file import FileAuditLog
-from shipsafe.cli.common import Settings, audit_path, sigterm_as_interrupt
+from shipsafe.cli.common import Settings, open_audit, sigterm_as_interrupt
 from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
 from shipsafe.engine.driver import drive, interrupt
@@ -57,7 +57,7 @@ def session(
     renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
         renderer = JsonLinesRenderer() if settings.json else HumanRenderer(utc=settings.utc)
-        audit = FileAuditLog(audit_path(settings), store, mirrors=list(mirrors_from_env()))
+        audit = open_audit(settings, store, list(mirrors_from_env()))
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
         subscribers: list[Any] = [audit, notifier]

@@ -1,0 +1,45 @@
+"""`shipsafe aws ...`: helpers for running shipsafe on AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from shipsafe.cli.common import StateOpt, exits
+
+aws_group = typer.Typer(help="AWS helpers: the IAM policy a plan needs.", no_args_is_help=True)
+
+
+@aws_group.command("permissions")
+@exits
+def permissions(
+    plan: Annotated[str, typer.Argument(help="The plan file (YAML).")],
+    state: StateOpt = None,
+    audit_s3: Annotated[
+        str | None,
+        typer.Option(
+            "--audit-s3",
+            envvar="SHIPSAFE_AUDIT_S3",
+            help="The S3 audit mirror (s3://BUCKET/PREFIX) the deploy will write to.",
+            show_default=False,
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="As for deploy (release.version=...).", show_default=False),
+    ] = None,
+) -> None:
+    """Print the least-privilege IAM policy (JSON) that deploying and rolling back this plan
+    needs: its router, CloudWatch sources, data snapshots, and the team store (--state
+    dynamodb://TABLE) and audit bucket (--audit-s3) when given. Scoped to the resources the
+    plan names wherever IAM allows; `store init` needs dynamodb:CreateTable besides."""
+    from shipsafe.aws_permissions import policy_for
+    from shipsafe.plan.loader import load_plan
+    from shipsafe.plan.substitute import Substitutions
+
+    loaded = load_plan(plan, Substitutions.from_options(set_))
+    document = policy_for(loaded, state or os.environ.get("SHIPSAFE_STATE"), audit_s3)
+    typer.echo(json.dumps(document, indent=2))
