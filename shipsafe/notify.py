@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipsafe.plan.notifications import PHASE_EVENTS, Notification, Webhook
-from shipsafe.records import Event, EventType
+from shipsafe.records import Event, EventType, Phase
 from shipsafe.redact import redact
 from shipsafe.store.base import StateStore
 
@@ -39,13 +39,42 @@ def wants(hook: Webhook, event: Event) -> bool:
     )
 
 
+_OUTCOME_ICON = {
+    Phase.SUCCEEDED: ":white_check_mark:",
+    Phase.ROLLED_BACK: ":leftwards_arrow_with_hook:",
+    Phase.ABORTED: ":leftwards_arrow_with_hook:",
+    Phase.ROLLBACK_FAILED: ":rotating_light:",
+}
+
+
+def outcome(event: Event) -> Phase | None:
+    """How the rollout ended, for the event that says it ended."""
+    if event.type != EventType.ROLLOUT_FINISHED:
+        return None
+    try:
+        return Phase(str(event.data.get("phase")))
+    except ValueError:
+        return None
+
+
 def payload(hook: Webhook, event: Event, where: str) -> dict[str, Any]:
+    from shipsafe.render.ci_reports import outcome_words
+
     body = redact(event.to_json_dict())
+    ended = outcome(event)
     if hook.format == "slack":
         icon = _ICON.get(event.type, ":information_source:")
         text = event.message or event.type.value
+        if ended is not None:  # the last message says the outcome in words, then why
+            icon = _OUTCOME_ICON.get(ended, icon)
+            words = outcome_words(ended)
+            text = words if ended == Phase.SUCCEEDED else f"{words}: {text}"
+            return {"text": f"{icon} *{where}* `{event.rollout_id}` *{redact(text)}*"}
         return {"text": f"{icon} *{where}* `{event.rollout_id}`: {redact(text)}"}
-    return {"source": "shipsafe", "target": where, "event": body}
+    out: dict[str, Any] = {"source": "shipsafe", "target": where, "event": body}
+    if ended is not None:
+        out["outcome"] = outcome_words(ended)
+    return out
 
 
 def env_hook(environ: dict[str, str] | None = None) -> Webhook | None:

@@ -45,6 +45,7 @@ def act(
     wait: float,
     env: str | None = None,
 ) -> None:
+    from shipsafe.cli.lease_wait import LeaseWait
     from shipsafe.cli.naming import resolve_id
     from shipsafe.cli.session import (
         drive_to_end,
@@ -60,15 +61,20 @@ def act(
     rollout_id = resolve_id(settings.state, rollout_id, env)
 
     with session(settings, create_store=False) as s:
-        result = submit_command(
-            s.ctx,
-            rollout_id,
-            kind,
-            args,
-            wait_seconds=wait,
-            detach=detach,
-            driver=lambda engine, detach=False: drive_to_end(s, engine, detach),
-        )
+        waiting = LeaseWait(s, rollout_id, kind.value)
+        try:
+            result = submit_command(
+                s.ctx,
+                rollout_id,
+                kind,
+                args,
+                wait_seconds=wait,
+                detach=detach,
+                driver=lambda engine, detach=False: drive_to_end(s, engine, detach),
+                on_wait=waiting,
+            )
+        finally:
+            waiting.close()
         record = s.ctx.store.get_rollout(result.record_id)
         ends = kind in (CommandKind.ROLLBACK, CommandKind.ABORT)
         refused = (result.result or "").startswith("refused")

@@ -261,9 +261,12 @@ def submit_command(
     wait_seconds: float = 120.0,
     detach: bool = False,
     driver: Callable[..., Phase] = drive,
+    on_wait: Callable[[str, float, float], None] | None = None,
 ) -> CommandResult:
     """Record an intent on a rollout. If its driver is alive it acts at its next tick and we
-    wait for the result; if not (lease expired or parked), we take the lease and drive."""
+    wait for the result; if not (lease expired or parked), we take the lease and drive.
+    `on_wait(holder, lease_seconds_left, wait_seconds_left)` hears every wait step, so the
+    caller can say whom it waits for and count down."""
     store = ctx.store
     record = store.get_rollout(rollout_id)
     gate = (args or {}).get("gate")
@@ -284,7 +287,7 @@ def submit_command(
         message=f"{kind.value} requested by {ctx.actor.label()}",
         data={"command": kind.value, "args": _public_args(args or {}), "by": ctx.actor.id},
     )
-    settled = _wait_while_driven_elsewhere(ctx, record.id, command, kind, wait_seconds)
+    settled = _wait_while_driven_elsewhere(ctx, record.id, command, kind, wait_seconds, on_wait)
     if settled is not None:
         return settled
     lock = store.get_lock(record.lock_key)
@@ -359,7 +362,12 @@ def _driven_elsewhere(ctx: EngineContext, rollout_id: str, key: str) -> bool:
 
 
 def _wait_while_driven_elsewhere(
-    ctx: EngineContext, rollout_id: str, command: Command, kind: CommandKind, wait_seconds: float
+    ctx: EngineContext,
+    rollout_id: str,
+    command: Command,
+    kind: CommandKind,
+    wait_seconds: float,
+    on_wait: Callable[[str, float, float], None] | None = None,
 ) -> CommandResult | None:
     """While another process drives the rollout, wait for it to apply the command (and, for
     rollback/abort, to finish). None when nobody drives it (any more): the caller takes over.
@@ -378,10 +386,18 @@ def _wait_while_driven_elsewhere(
             return CommandResult(rollout_id, applied, False, record.phase, applied.result)
         if not _driven_elsewhere(ctx, rollout_id, key):
             return None
-        if ctx.clock.now() >= deadline:
+        now = ctx.clock.now()
+        if now >= deadline:
             raise ShipsafeError(
                 f"the driver of {rollout_id} has not acted on {kind.value} within "
                 f"{wait_seconds:g}s; the command stays recorded"
+            )
+        lock = ctx.store.get_lock(key) if on_wait is not None else None
+        if on_wait is not None and lock is not None and lock.lease_expires_at is not None:
+            on_wait(
+                lock.holder,
+                (lock.lease_expires_at - now).total_seconds(),
+                (deadline - now).total_seconds(),
             )
         ctx.clock.sleep(0.2)
 

@@ -410,6 +410,8 @@ class RolloutEngine:
                     result = self._query_once(template.source, query)
                     value, sent = result.value, result.sent
                     phase, message = analysis.judge(template, value)
+                    if phase != MeasurementPhase.SUCCESSFUL and result.detail:
+                        message = f"{message} ({result.detail})"  # e.g. which alarm fired
             except ProviderError as exc:
                 phase, message = MeasurementPhase.ERROR, str(exc)
             except Exception as exc:  # a provider's own bug on an answer it did not expect

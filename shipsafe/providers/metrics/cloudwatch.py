@@ -119,7 +119,12 @@ class CloudWatchMetrics:
             )
         alarming = [n for n in names if states[n] == "ALARM"]
         unknown = [n for n in names if states[n] == "INSUFFICIENT_DATA"]
-        detail = "; ".join(f"{n}={states[n]}" for n in names)
+        # the alarms that fired, by name: what a breaker that trips says first
+        detail = (
+            f"in ALARM: {', '.join(alarming)}"
+            if alarming
+            else "; ".join(f"{n}={states[n]}" for n in names)
+        )
         insufficient = str(query.args.get("insufficientData", "nodata"))
         if insufficient not in ("nodata", "ok"):
             raise ProviderError(
