@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from shipsafe.audit.file import FileAuditLog
 from shipsafe.clock import FakeClock
@@ -17,6 +19,12 @@ from shipsafe.plan.models import Plan
 from shipsafe.records import Actor, ActorKind, Event
 from shipsafe.store.sqlite import SQLiteStore
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+
+# property suites (tests/test_*_properties.py): CI=true explores 1,200 inputs per property
+# (some take fewer); locally a quick pass. No example database: nothing is written to disk.
+settings.register_profile("ci", max_examples=1200, database=None, print_blob=True)
+settings.register_profile("dev", max_examples=100, database=None)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 PLAN_HEAD = """\
 apiVersion: shipsafe/v1
