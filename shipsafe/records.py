@@ -93,6 +93,8 @@ class Reason(StrEnum):
     MIGRATION_FAILED = "migration_failed"
     APPROVAL_DEFERRED = "approval_deferred"  # emergency: the approval comes after, as a review
     AUDIT_FAILED = "audit_failed"  # the audit log cannot be written: nothing proceeds unaudited
+    NO_EVIDENCE = "no_evidence"  # a required check has no success at the current weight
+    ANALYSIS_HELD = "analysis_held"  # onFailure: hold: the weight is held, measured afresh
 
 
 class ActorKind(StrEnum):
@@ -153,6 +155,7 @@ class MetricState(Record):
     inconclusive: int = 0
     error: int = 0
     consecutive_error: int = 0
+    consecutive_success: int = 0
     next_due: datetime | None = None
     phase: AnalysisPhase = AnalysisPhase.PENDING
     message: str = ""
@@ -182,8 +185,23 @@ class StepState(Record):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class WeightEvidence(Record):
+    """What was measured while the canary held one weight (engine/evidence.py decides).
+
+    A success counts only when it finished after the weight was read back plus the check's
+    initialDelay. Persisted with the rollout: a process that resumes it sees the same."""
+
+    weight: int
+    read_back_at: datetime
+    required: list[str] = Field(default_factory=list)  # checks that must succeed here
+    succeeded: dict[str, datetime] = Field(default_factory=dict)  # check -> when it counted
+    streak: dict[str, int] = Field(default_factory=dict)  # counted successes in a row
+    waived: dict[str, str] = Field(default_factory=dict)  # check -> the human who accepted
+
+
 class Runtime(Record):
     step: StepState | None = None
+    evidence: WeightEvidence | None = None
     breakers: AnalysisRunState | None = None
     pause_reason: Reason | None = None
     pause_message: str = ""
@@ -342,6 +360,7 @@ class Measurement(Record):
     finished_at: datetime
     query: str
     message: str = ""
+    dry_run: bool = False  # shown, never acted on, never evidence
 
 
 class Snapshot(Record):

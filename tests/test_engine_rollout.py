@@ -45,8 +45,7 @@ def test_a_plan_that_passes_every_check_promotes_to_100(
     assert phase == Phase.SUCCEEDED
     assert router.weights == {"stable": 0, "canary": 100}
     sets = [c[1] for c in router.calls if c[0] == "set"]
-    assert sets == [5, 25, 50]
-    assert ("promote", None) in router.calls
+    assert sets == [5, 25, 50, 100]  # promote is an ordinary final setWeight 100
     # a ten-minute pause ran in fake time, not real time
     assert sum(clock.slept) >= 600
     # the snapshot was taken and verified before the first weight change
@@ -98,9 +97,10 @@ def test_an_unreachable_metric_source_rolls_back_once_the_error_limit_is_passed(
     errors = [
         m
         for m in store.measurements(engine.record.id)
-        if m.metric == "error-rate" and m.run == "breakers"
+        if m.metric == "error-rate" and m.run == "step-2"
     ]
-    # consecutiveErrorLimit 4: the fifth consecutive error trips it
+    # consecutiveErrorLimit 4: the fifth consecutive error fails the analysis at 5% (the
+    # breakers, started 10 s after 5% was read back, have not reached their limit yet)
     assert [m.phase for m in errors] == [MeasurementPhase.ERROR] * 5
     assert "consecutiveErrors (5) > consecutiveErrorLimit (4)" in (
         engine.record.runtime.rollback_message
@@ -168,7 +168,7 @@ def test_a_breaker_keeps_measuring_while_waiting_for_approval(
     engine = start_deploy(make_ctx(), plan)
     assert drive(engine, detach=True) == Phase.AWAITING_APPROVAL
     state["errors"] = 0.5
-    clock.advance(5)
+    clock.advance(10)  # breakers start 10 s (the default warm-up) after 10% was read back
     engine.tick()
     assert engine.record.phase == Phase.ROLLED_BACK
     assert router.weights["canary"] == 0
@@ -190,7 +190,8 @@ def test_a_restore_that_does_not_read_back_ends_in_rollback_failed(
     router.restore_corrupts = True
     engine = start_deploy(make_ctx(), make_plan(CANARY_STEPS))
     assert drive(engine) == Phase.ROLLBACK_FAILED
-    assert engine.record.runtime.rollback_reason == Reason.BREAKER_TRIPPED
+    # the analysis at 5% fails first (the breakers are still in their warm-up)
+    assert engine.record.runtime.rollback_reason == Reason.ANALYSIS_FAILED
     assert "after restore the router reads" in engine.record.message
     # the environment stays locked: nobody deploys over an unverified state
     lock = store.get_lock("production/checkout")
@@ -252,6 +253,7 @@ def test_a_breaker_and_a_step_due_together_share_one_query(
     metrics.answer = metric_values()
     plan = make_plan(
         """
+        breakerWarmup: 0s
         breakers:
           - analysis: error-rate
         steps:
@@ -260,8 +262,9 @@ def test_a_breaker_and_a_step_due_together_share_one_query(
         """
     )
     engine = start_deploy(make_ctx(), plan)
+    engine.tick()  # 10% set and read back: breakers start; the analysis step starts
     metrics.queries.clear()
-    engine.tick()  # setWeight done, analysis starts; breaker and analysis both due now
+    engine.tick()  # breaker and analysis both due now
     canary_queries = [q for q in metrics.queries if q == 'errors{server="v2"}']
     runs = {m.run for m in store.measurements(engine.record.id) if m.metric == "error-rate"}
     assert runs == {"breakers", "step-2"}
@@ -304,19 +307,19 @@ def test_a_rollout_that_cannot_be_audited_goes_no_further_and_rolls_back(
 def test_a_rollback_goes_on_when_the_audit_log_breaks_during_it(
     make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: Any, recorder: Any
 ) -> None:
-    metrics.answer = metric_values(errors=0.5)  # the breaker trips on its first measurement
+    metrics.answer = metric_values(errors=0.5)  # the analysis fails on its first measurement
     ctx = make_ctx()
     broken = BrokenAudit(ok=10**6)
     ctx.subscribers.insert(0, broken)
 
     def break_audit_on_trip(event: Any) -> None:
-        if event.type.value == "breaker_tripped":
+        if event.type.value == "rollback_started":
             broken.ok = broken.taken
 
     ctx.subscribers.append(break_audit_on_trip)
     engine = start_deploy(ctx, make_plan(CANARY_STEPS))
     assert drive(engine) == Phase.ROLLED_BACK
-    assert engine.record.runtime.rollback_reason == Reason.BREAKER_TRIPPED
+    assert engine.record.runtime.rollback_reason == Reason.ANALYSIS_FAILED
     assert router.weights == {"stable": 100, "canary": 0}
     notices = [e for e in recorder.events if e.reason == Reason.AUDIT_FAILED]
     assert notices and "could not be written to the audit log" in notices[-1].message

@@ -62,8 +62,10 @@ def test_a_breaker_trip_and_its_rollback_reach_the_webhook(
     assert drive(start_deploy(ctx, plan)) == Phase.ROLLED_BACK
     notifier.close()
     types = [body["event"]["type"] for _, body in hook_server.received]
-    assert types == ["rollout_created", "breaker_tripped", "rollout_finished"]
-    tripped = hook_server.received[1][1]
+    # the breakers start 10 s after 10% is read back: by then the rollout awaits approval
+    assert types == ["rollout_created", "phase_changed", "breaker_tripped", "rollout_finished"]
+    assert hook_server.received[1][1]["event"]["data"]["to"] == "awaiting_approval"
+    tripped = hook_server.received[2][1]
     assert tripped["target"] == "production/checkout 2.4.0"
     assert tripped["event"]["data"]["metric"] == "error-rate"
 

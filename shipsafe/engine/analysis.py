@@ -32,7 +32,9 @@ def new_run(
     names: list[str],
     templates: dict[str, AnalysisTemplate],
     now: datetime,
+    warmup: float = 0.0,
 ) -> AnalysisRunState:
+    """A run whose metrics are first due after their initialDelay (or `warmup`, if longer)."""
     return AnalysisRunState(
         id=run_id,
         kind=kind,
@@ -42,7 +44,7 @@ def new_run(
             name: MetricState(
                 name=name,
                 phase=AnalysisPhase.RUNNING,
-                next_due=now + timedelta(seconds=templates[name].initial_delay),
+                next_due=now + timedelta(seconds=max(warmup, templates[name].initial_delay)),
             )
             for name in names
         },
@@ -112,17 +114,20 @@ def record_measurement(
     s.measured += 1
     s.last_value = value
     s.message = message
+    s.consecutive_success = s.consecutive_success + 1 if phase is MeasurementPhase.SUCCESSFUL else 0
     if phase is MeasurementPhase.ERROR:
         s.error += 1
         s.consecutive_error += 1
+        # retried soon (Argo's error interval): a dead source must not wait a long interval
+        s.next_due = now + timedelta(seconds=template.next_after_error)
+        return s
+    s.consecutive_error = 0
+    if phase is MeasurementPhase.SUCCESSFUL:
+        s.successful += 1
+    elif phase is MeasurementPhase.FAILED:
+        s.failed += 1
     else:
-        s.consecutive_error = 0
-        if phase is MeasurementPhase.SUCCESSFUL:
-            s.successful += 1
-        elif phase is MeasurementPhase.FAILED:
-            s.failed += 1
-        else:
-            s.inconclusive += 1
+        s.inconclusive += 1
     s.next_due = now + timedelta(seconds=template.effective_interval)
     return s
 
@@ -146,7 +151,28 @@ def assess_metric(
             f"inconclusive ({state.inconclusive}) > inconclusiveLimit "
             f"({template.inconclusive_limit}); last: {state.message}"
         )
-    if not continuous and state.measured - state.error >= template.step_count:
+    if continuous:
+        return AnalysisPhase.RUNNING, state.message
+    taken = state.measured - state.error
+    in_a_row = template.consecutive_success_limit
+    if in_a_row is not None:
+        if state.consecutive_success >= in_a_row:
+            return AnalysisPhase.SUCCESSFUL, (
+                f"{state.consecutive_success} successful in a row (consecutiveSuccessLimit "
+                f"{in_a_row}); {state.successful} of {state.measured} successful"
+            )
+        if template.count is not None and taken >= template.count:
+            return AnalysisPhase.INCONCLUSIVE, (
+                f"count ({template.count}) reached without {in_a_row} successes in a row "
+                f"(consecutiveSuccessLimit); last: {state.message}"
+            )
+        return AnalysisPhase.RUNNING, state.message
+    if taken >= template.step_count:
+        if state.successful == 0:  # the evidence rule: never passes on no success
+            return AnalysisPhase.FAILED, (
+                f"0 of {state.measured} measurements successful: no evidence; last: "
+                f"{state.message}"
+            )
         return AnalysisPhase.SUCCESSFUL, (
             f"{state.successful} of {state.measured} measurements successful"
         )
@@ -163,21 +189,38 @@ def assess_run(run: AnalysisRunState, templates: dict[str, AnalysisTemplate]) ->
         if phase.completed:
             state.message = message
             # a breaker keeps measuring while a human looks at an inconclusive result: it
-            # may still fail, and that must roll back
-            if not (continuous and phase == AnalysisPhase.INCONCLUSIVE):
+            # may still fail, and that must roll back; a dryRun breaker measures on
+            keeps_measuring = continuous and (
+                phase == AnalysisPhase.INCONCLUSIVE or templates[name].dry_run
+            )
+            if not keeps_measuring:
                 state.next_due = None
-    worst = min(
-        (m.phase for m in out.metrics.values()),
-        key=ANALYSIS_PHASE_ORDER.index,
-        default=AnalysisPhase.SUCCESSFUL,
-    )
+    acting = [m for m in out.metrics.values() if not templates[m.name].dry_run]
+    if acting:
+        worst = min((m.phase for m in acting), key=ANALYSIS_PHASE_ORDER.index)
+    else:  # only dryRun metrics: done once each has finished, whatever they say
+        done = all(m.phase.completed for m in out.metrics.values())
+        worst = AnalysisPhase.SUCCESSFUL if done else AnalysisPhase.RUNNING
     out.phase = worst
     if worst == AnalysisPhase.SUCCESSFUL:  # every metric passed: say so for each
-        out.message = "; ".join(f"{m.name}: {m.message}" for m in out.metrics.values())
+        shown = acting or list(out.metrics.values())
+        out.message = "; ".join(f"{m.name}: {m.message}" for m in shown)
     else:  # the metric that decided it
-        culprit = next((m for m in out.metrics.values() if m.phase == worst), None)
-        out.message = f"{culprit.name}: {culprit.message}" if culprit else ""
+        found = culprit(out, templates)
+        out.message = f"{found.name}: {found.message}" if found else ""
     return out
+
+
+def culprit(run: AnalysisRunState, templates: dict[str, AnalysisTemplate]) -> MetricState | None:
+    """The (non-dryRun) metric whose phase is the run's."""
+    return next(
+        (
+            m
+            for m in run.metrics.values()
+            if m.phase == run.phase and not templates[m.name].dry_run
+        ),
+        None,
+    )
 
 
 def due_metrics(run: AnalysisRunState, now: datetime) -> list[str]:

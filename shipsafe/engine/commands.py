@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shipsafe.engine import analysis, steps
+from shipsafe.engine import analysis, evidence, steps
 from shipsafe.engine.context import ApprovalRefused
 from shipsafe.errors import UsageError
-from shipsafe.plan.steps import ApprovalStep
+from shipsafe.plan.steps import AnalysisStep, ApprovalStep, PromoteStep
 from shipsafe.records import AnalysisPhase, Command, CommandKind, EventType, Phase, Reason
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def _resume(engine: RolloutEngine, phase: Phase, who: str, now: datetime) -> str
         raise UsageError("this pause step waits for promote: shipsafe promote ID")
     if reason == Reason.ANALYSIS_INCONCLUSIVE:
         restart_inconclusive(engine, now)
+    _restart_holds(engine)
     engine._to(Phase.PROGRESSING, Reason.RESUMED, f"resumed by {who}")
     return "resumed"
 
@@ -83,10 +84,31 @@ def restart_inconclusive(engine: RolloutEngine, now: datetime) -> None:
         engine.runtime.breakers = analysis.reset_inconclusive(engine.runtime.breakers, now)
 
 
+def _restart_holds(engine: RolloutEngine) -> None:
+    """A human acted: a wait for evidence is counted afresh from now."""
+    state = engine.runtime.step
+    if state is not None:
+        state.detail.pop("held_since", None)
+        state.detail.pop("announced", None)
+
+
+def _waive_current_analysis(engine: RolloutEngine, who: str) -> None:
+    """Promoting past a running or inconclusive analysis step accepts it without evidence:
+    recorded as a waiver naming the human (breakers are never waived)."""
+    step = engine.current_step
+    if isinstance(step, AnalysisStep):
+        engine.waive(list(step.analysis.templates), who)
+
+
 def _promote(engine: RolloutEngine, full: bool, who: str, now: datetime) -> str:
     phase = engine.record.phase
     if phase == Phase.AWAITING_APPROVAL:
         raise UsageError("promote cannot pass an approval gate: use shipsafe approve")
+    if isinstance(engine.current_step, PromoteStep) and phase == Phase.PROGRESSING:
+        missing = evidence.missing(engine.runtime.evidence)
+        return "already promoting" + (
+            f"; it waits for evidence at this weight: {', '.join(missing)}" if missing else ""
+        )
     if full:
         for i in range(engine.record.step_index, len(engine.steps)):
             step = engine.steps[i]
@@ -105,9 +127,12 @@ def _promote(engine: RolloutEngine, full: bool, who: str, now: datetime) -> str:
                     )
         if engine.runtime.breakers and engine.runtime.breakers.phase == AnalysisPhase.INCONCLUSIVE:
             engine.runtime.breakers = analysis.reset_inconclusive(engine.runtime.breakers, now)
+        _waive_current_analysis(engine, who)
         engine.emit(EventType.NOTICE, Reason.PROMOTED, f"full promotion by {who}")
         engine.record.step_index = len(engine.steps) - 1
-        engine.runtime.step = steps.enter(engine, engine.steps[-1], len(engine.steps) - 1, now)
+        engine.runtime.step = steps.enter(
+            engine, engine.steps[-1], len(engine.steps) - 1, engine.now()
+        )
         if phase != Phase.PROGRESSING:
             engine._to(Phase.PROGRESSING, Reason.PROMOTED, f"promoted by {who}")
         return "promoting to 100%"
@@ -125,12 +150,15 @@ def _promote(engine: RolloutEngine, full: bool, who: str, now: datetime) -> str:
         if breakers and breakers.phase == AnalysisPhase.INCONCLUSIVE:
             engine.runtime.breakers = analysis.reset_inconclusive(breakers, now)
         engine._to(Phase.PROGRESSING, Reason.PROMOTED, f"inconclusive result accepted by {who}")
+        _restart_holds(engine)
         if step_inconclusive:
-            engine._complete_step(now, f"inconclusive analysis accepted by {who}")
+            _waive_current_analysis(engine, who)
+            engine._complete_step(f"inconclusive analysis accepted by {who}")
         return "accepted the inconclusive result; going on"
     if phase == Phase.PAUSED:
         engine._to(Phase.PROGRESSING, Reason.PROMOTED, f"promoted by {who}")
-    engine._complete_step(now, f"step skipped: promoted by {who}")
+    _waive_current_analysis(engine, who)
+    engine._complete_step(f"step skipped: promoted by {who}")
     return "promoted past the current step"
 
 

@@ -1,7 +1,10 @@
 """One rollout, driven one tick at a time.
 
 Each tick: apply commands from other processes, measure due breakers, advance the current
-step if it is done (several instant steps may complete in one tick), promote or roll back.
+step if it is done, or roll back. A tick makes at most one traffic change: a step that moved
+traffic or measured ends it (instant steps - a finished pause, an approval - chain). Every
+step is timed from its own start: the clock is read again after the previous step's side
+effects. No weight goes up and nothing promotes without evidence (engine/evidence.py).
 Every phase change goes through engine.phases.transition; every provider side effect is
 written to the store before (intent) and after (outcome); the record is saved every tick.
 """
@@ -10,10 +13,10 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from shipsafe.engine import analysis, commands, judging, preflight, rollback, steps
+from shipsafe.engine import analysis, commands, evidence, judging, preflight, rollback, steps
 from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
@@ -43,9 +46,18 @@ from shipsafe.records import (
 from shipsafe.runner import PARENT_ENV, RunResult
 
 # phases in which breakers are measured on every tick
-WATCHED = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL})
+WATCHED = frozenset(
+    {Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL, Phase.PROMOTING}
+)
+# steps after which the tick ends: they moved traffic or measured (the next step gets a
+# tick of its own, and queries of its own)
+ENDS_TICK = frozenset({"setWeight", "cutover", "analysis"})
 # how many steps may complete in one tick (instant steps chain; this bounds a bug)
 MAX_STEPS_PER_TICK = 64
+
+
+class EvidenceMissing(RuntimeError):
+    """A traffic increase was attempted without evidence: a bug in the engine, never a plan."""
 
 
 def new_rollout_id(service: str, now: datetime) -> str:
@@ -202,7 +214,62 @@ class RolloutEngine:
     _operation = operation
     _finish = finish
 
-    def set_weight(self, weight: int) -> None:
+    def weight_read_back(self, weight: int) -> None:
+        """The router reads back `weight`: evidence starts afresh at it, taken from now; the
+        breakers start at the first weight read back (after the plan's warm-up)."""
+        at = self.now()
+        self.runtime.canary_weight = weight
+        if self.runtime.breakers is None and self.plan.breakers and weight > 0:
+            names = [b.analysis for b in self.plan.breakers]
+            run = analysis.new_run(
+                "breakers", analysis.BREAKER, names, self.plan.analysis, at,
+                warmup=self.plan.breaker_warmup,
+            )
+            self.runtime.breakers = run
+            first = analysis.next_due(run)
+            self.emit(
+                EventType.NOTICE,
+                message=f"breakers start: first reading at {first.isoformat() if first else '-'}"
+                f" (warm-up {self.plan.breaker_warmup:g}s after {weight}% was read back)",
+                data={"breakers": names, "first": first.isoformat() if first else None},
+            )
+        self.runtime.evidence = evidence.at_weight(
+            weight, at, self.plan, breakers=self.runtime.breakers is not None
+        )
+        self.emit(
+            EventType.WEIGHT_VERIFIED,
+            message=f"router reads canary {weight}%",
+            data={"weight": weight, "required": list(self.runtime.evidence.required)},
+        )
+
+    def begin_promoting(self) -> None:
+        if self.record.phase != Phase.PROMOTING:
+            self._to(Phase.PROMOTING, Reason.STEPS_COMPLETE, "all steps done; promoting")
+
+    def waive(self, names: list[str], who: str) -> None:
+        """A human accepted step analyses at this weight without evidence (recorded)."""
+        if self.runtime.evidence is None or not names:
+            return
+        self.runtime.evidence = evidence.waive(self.runtime.evidence, self.plan, names, who)
+        waived = [n for n in names if n in self.runtime.evidence.waived]
+        if waived:
+            self.emit(
+                EventType.NOTICE,
+                Reason.PROMOTED,
+                f"{', '.join(waived)} accepted without evidence at "
+                f"{self.runtime.evidence.weight}% by {who}",
+                data={"waived": waived, "by": who},
+            )
+    def set_weight(self, weight: int, promote: bool = False) -> None:
+        """The one way the canary's weight changes during a rollout (rollback restores the
+        snapshot instead). An increase, or promote, without evidence is refused here too."""
+        if (promote or weight > (self.runtime.canary_weight or 0)) and evidence.missing(
+            self.runtime.evidence
+        ):
+            raise EvidenceMissing(
+                f"no evidence at {self.runtime.canary_weight}% for "
+                f"{evidence.missing(self.runtime.evidence)}: refusing to set {weight}%"
+            )
         self.emit(EventType.WEIGHT_INTENT, data={"weight": weight})
         op = self._operation("set_weight", {"weight": weight})
         try:
@@ -239,14 +306,11 @@ class RolloutEngine:
             self._to(Phase.ABORTED, Reason.AUDIT_FAILED, message)
             self.save()
             raise AuditError(message)
-        now = self.now()
         self._to(Phase.PROGRESSING, Reason.STARTED, f"rolling out {self.record.version}")
-        if self.plan.breakers:
-            names = [b.analysis for b in self.plan.breakers]
-            self.runtime.breakers = analysis.new_run(
-                "breakers", analysis.BREAKER, names, self.plan.analysis, now
-            )
-        self._enter_step(0, now)
+        # preflight read the canary at 0%: what is measured from here is evidence at 0%
+        # (blue/green's preview analysis); breakers start once traffic has moved
+        self.runtime.evidence = evidence.at_weight(0, self.now(), self.plan, breakers=False)
+        self._enter_step(0)
         self.save()
 
     # reconcile after another process died --------------------------------------------
@@ -268,17 +332,14 @@ class RolloutEngine:
     # the tick -------------------------------------------------------------------------
     def tick(self) -> datetime | None:
         """One pass of the control loop. Returns when the next look is due (None: no timer)."""
-        now = self.now()
         self._tick_results.clear()
         self._audit_or_roll_back()
-        commands.apply_pending(self, now)
+        commands.apply_pending(self, self.now())
         if self.record.phase in WATCHED:
-            self._watch_breakers(now)
+            self._watch_breakers(self.now())
         wake = None
-        if self.record.phase in (Phase.PROGRESSING, Phase.AWAITING_APPROVAL):
-            wake = self._advance(now)
-        if self.record.phase == Phase.PROMOTING:
-            wake = self._promote(now)
+        if self.record.phase in (Phase.PROGRESSING, Phase.AWAITING_APPROVAL, Phase.PROMOTING):
+            wake = self._advance()
         if self.record.phase == Phase.ROLLING_BACK:
             rollback.run(self)
         if self._audit_or_roll_back():
@@ -287,7 +348,7 @@ class RolloutEngine:
         timers = [
             t
             for t in (wake, analysis.next_due(self.runtime.breakers))
-            if t is not None and self.record.phase in WATCHED | {Phase.PROMOTING}
+            if t is not None and self.record.phase in WATCHED
         ]
         return min(timers, default=None)
 
@@ -297,7 +358,7 @@ class RolloutEngine:
         unaudited = self.bus.take_failures()
         if not unaudited:
             return False
-        began = self.record.phase in WATCHED | {Phase.PROMOTING}
+        began = self.record.phase in WATCHED
         if began:
             self.begin_rollback(
                 Reason.AUDIT_FAILED,
@@ -315,10 +376,11 @@ class RolloutEngine:
         return began
 
     # steps ----------------------------------------------------------------------------
-    def _enter_step(self, index: int, now: datetime) -> None:
+    def _enter_step(self, index: int) -> None:
+        """Start a step now: the clock is read here, after the previous step's effects."""
         self.record.step_index = index
         step = self.steps[index]
-        state = self.runtime.step = steps.enter(self, step, index, now)
+        state = self.runtime.step = steps.enter(self, step, index, self.now())
         data: dict[str, Any] = {"step": index + 1, "of": len(self.steps), "kind": state.kind}
         if state.pause_until is not None:
             data["until"] = state.pause_until.isoformat()
@@ -328,7 +390,7 @@ class RolloutEngine:
             data=data,
         )
 
-    def _complete_step(self, now: datetime, message: str = "") -> None:
+    def _complete_step(self, message: str = "") -> None:
         i = self.record.step_index
         self.emit(
             EventType.STEP_COMPLETED,
@@ -338,22 +400,24 @@ class RolloutEngine:
         if i + 1 >= len(self.steps):
             self.runtime.step = None
             return
-        self._enter_step(i + 1, now)
+        self._enter_step(i + 1)
 
-    def _advance(self, now: datetime) -> datetime | None:
+    def _advance(self) -> datetime | None:
         for _ in range(MAX_STEPS_PER_TICK):
             step = self.current_step
             state = self.runtime.step
             if step is None or state is None:
                 return None
-            if isinstance(step, PromoteStep):
-                self._to(Phase.PROMOTING, Reason.STEPS_COMPLETE, "all steps done; promoting")
-                return now
-            outcome = steps.progress(self, step, state, now)
+            outcome = steps.progress(self, step, state, self.now())
             if outcome.kind == "done":
                 if self.record.phase == Phase.AWAITING_APPROVAL:
                     self._to(Phase.PROGRESSING, Reason.APPROVED, outcome.message)
-                self._complete_step(now, outcome.message)
+                if isinstance(step, PromoteStep):
+                    self._promoted()
+                    return None
+                self._complete_step(outcome.message)
+                if state.kind in ENDS_TICK:
+                    return self.now()  # the next step gets a tick (and queries) of its own
                 continue
             if outcome.kind == "wait":
                 return outcome.until
@@ -423,6 +487,10 @@ class RolloutEngine:
             run.metrics[name] = analysis.record_measurement(
                 run.metrics[name], template, phase, value, message, finished
             )
+            if self.runtime.evidence is not None:
+                self.runtime.evidence = evidence.record(
+                    self.runtime.evidence, self.plan, name, phase, finished
+                )
             self.ctx.store.add_measurement(
                 Measurement(
                     rollout_id=self.record.id,
@@ -434,12 +502,16 @@ class RolloutEngine:
                     finished_at=finished,
                     query=sent,
                     message=message,
+                    dry_run=template.dry_run,
                 )
             )
             self.emit(
                 EventType.MEASUREMENT,
-                message=f"{name}: {message}",
+                message=f"{name}: {message}" + (" (dryRun: shown, never acts)"
+                                                 if template.dry_run else ""),
                 data={
+                    "dryRun": template.dry_run,
+                    "weight": self.runtime.canary_weight,
                     "run": run.id,
                     "metric": name,
                     "phase": phase.value,
@@ -464,7 +536,8 @@ class RolloutEngine:
         run = self.measure(run, now)
         self.runtime.breakers = run
         if run.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
-            culprit = next(m for m in run.metrics.values() if m.phase == run.phase)
+            culprit = analysis.culprit(run, self.plan.analysis)
+            assert culprit is not None
             template = self.plan.analysis[culprit.name]
             message = f"breaker {culprit.name} tripped: {culprit.message}"
             self.emit(
@@ -488,56 +561,17 @@ class RolloutEngine:
                 f"breaker inconclusive: {run.message}; promote or resume to go on, or rollback",
             )
 
-    # promote ------------------------------------------------------------------------------
-    def _promote(self, now: datetime) -> datetime | None:
-        state = self.runtime.step
-        if state is None or state.kind != "promote":
-            index = len(self.steps) - 1
-            self.record.step_index = index
-            state = self.runtime.step = steps.enter(self, self.steps[index], index, now)
-        deadline = state.started_at + timedelta(seconds=self.ctx.verify_timeout)
-        try:
-            if not state.detail.get("sent"):
-                self.emit(EventType.WEIGHT_INTENT, message="promote", data={"weight": 100})
-                op = self._operation("promote", {})
-                try:
-                    self.router.promote()
-                except ProviderError as exc:
-                    self._finish(op, OperationOutcome.ERROR, str(exc))
-                    raise
-                self._finish(op, OperationOutcome.OK)
-                state.detail["sent"] = True
-                self.emit(EventType.WEIGHT_SET, message="canary 100%", data={"weight": 100})
-            actual = self.router.get_weight()
-        except ProviderError as exc:
-            self.provider_error("router", exc)
-            state.detail["sent"] = False
-            if now >= deadline:
-                self.begin_rollback(Reason.PROVIDER_FAILED, f"promote failed: {exc}")
-                return None
-            return now + timedelta(seconds=steps.WEIGHT_RECHECK_SECONDS)
-        if actual == 100:
-            self.runtime.canary_weight = 100
-            self.emit(
-                EventType.WEIGHT_VERIFIED, message="router reads canary 100%", data={"weight": 100}
-            )
-            self.emit(EventType.STEP_COMPLETED, message="promoted", data={"step": len(self.steps)})
-            self.runtime.step = None
-            self._to(Phase.SUCCEEDED, Reason.VERIFIED, f"{self.record.version} promoted")
-            self.emit(
-                EventType.ROLLOUT_FINISHED,
-                Reason.VERIFIED,
-                f"{self.record.version} is live: 100% of traffic",
-                data={"phase": Phase.SUCCEEDED.value},
-            )
-            return None
-        if now >= deadline:
-            self.begin_rollback(
-                Reason.WEIGHT_NOT_VERIFIED,
-                f"after promote the router reads canary {actual}%, expected 100%",
-            )
-            return None
-        return now + timedelta(seconds=steps.WEIGHT_RECHECK_SECONDS)
+    # promote: the final step, an ordinary setWeight 100 (engine/steps.py) ----------------
+    def _promoted(self) -> None:
+        self.emit(EventType.STEP_COMPLETED, message="promoted", data={"step": len(self.steps)})
+        self.runtime.step = None
+        self._to(Phase.SUCCEEDED, Reason.VERIFIED, f"{self.record.version} promoted")
+        self.emit(
+            EventType.ROLLOUT_FINISHED,
+            Reason.VERIFIED,
+            f"{self.record.version} is live: 100% of traffic",
+            data={"phase": Phase.SUCCEEDED.value},
+        )
 
     # rollback (engine/rollback.py) ------------------------------------------------------
     def begin_rollback(self, reason: Reason, message: str, end: Phase = Phase.ROLLED_BACK) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shipsafe.engine import analysis, bluegreen, data, migrations
+from shipsafe.engine import analysis, bluegreen, data, evidence, migrations
 from shipsafe.errors import ProviderError
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
@@ -91,7 +91,9 @@ def waiting_gate(record: RolloutRecord, plan: Plan) -> str | None:
 
 
 def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepState:
-    """Start a step: returns its fresh state (side effects happen in `progress`)."""
+    """Start a step at `now` (read after the previous step's effects): returns its fresh
+    state (side effects happen in `progress`). An analysis step's templates become
+    required evidence at the current weight."""
     state = StepState(index=index, kind=step_kind(step), started_at=now)
     spec = step_spec(step)
     if isinstance(spec, Pause) and spec.duration is not None:
@@ -100,8 +102,10 @@ def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepSt
         state.analysis = analysis.new_run(
             f"step-{index + 1}", analysis.STEP, spec.templates, engine.plan.analysis, now
         )
-    if isinstance(spec, SetWeight | CutoverSpec):
-        state.weight_deadline = now + timedelta(seconds=engine.ctx.verify_timeout)
+        if engine.runtime.evidence is not None:
+            engine.runtime.evidence = evidence.require(
+                engine.runtime.evidence, engine.plan, spec.templates
+            )
     return state
 
 
@@ -110,12 +114,14 @@ def progress(engine: RolloutEngine, step: Any, state: StepState, now: datetime) 
     spec = step_spec(step)
     if isinstance(spec, SetWeight):
         return _set_weight(engine, spec.weight, state, now)
+    if isinstance(spec, PromoteSpec):  # an ordinary final setWeight 100, verified the same
+        return _set_weight(engine, 100, state, now, promote=True)
     if isinstance(spec, Pause):
         if state.pause_until is None:
             return human(Phase.PAUSED, Reason.STEP_PAUSE, "paused until promoted")
         return done() if now >= state.pause_until else wait(state.pause_until)
     if isinstance(spec, AnalysisStepSpec):
-        return _analysis(engine, state, now)
+        return _analysis(engine, spec, state, now)
     if isinstance(spec, ApprovalSpec):
         return _approval(engine, step, state)
     if isinstance(spec, DataSnapshotSpec):
@@ -132,8 +138,6 @@ def progress(engine: RolloutEngine, step: Any, state: StepState, now: datetime) 
         return _set_weight(engine, 100, state, now)
     if isinstance(spec, MigrateSpec):
         return migrations.run(engine, spec, state)
-    if isinstance(spec, PromoteSpec):
-        return done()
     raise TypeError(f"no step handler for {step_kind(step)}")
 
 
@@ -161,7 +165,55 @@ def _approval(engine: RolloutEngine, step: Any, state: StepState) -> Outcome:
     )
 
 
-def _set_weight(engine: RolloutEngine, weight: int, state: StepState, now: datetime) -> Outcome:
+# how long a traffic increase waits for evidence at the current weight (beyond the longest
+# initialDelay of what it waits for) before the rollout rolls back: fail closed
+EVIDENCE_TIMEOUT_SECONDS = 600.0
+
+
+def _evidence_gate(engine: RolloutEngine, weight: int, state: StepState, now: datetime
+                   ) -> Outcome | None:
+    """Hold the weight until every required check succeeded at it (engine/evidence.py);
+    None when the increase may go ahead."""
+    held = engine.runtime.evidence
+    lacking = evidence.missing(held)
+    if not lacking:
+        return None
+    current = engine.runtime.canary_weight or 0
+    since = datetime.fromisoformat(state.detail.setdefault("held_since", now.isoformat()))
+    delays = [engine.plan.analysis[n].initial_delay for n in lacking if n in engine.plan.analysis]
+    timeout = EVIDENCE_TIMEOUT_SECONDS + max(delays, default=0.0)
+    awaited = evidence.describe(held, engine.plan) if held is not None else ", ".join(lacking)
+    if (now - since).total_seconds() >= timeout:
+        return fail(
+            Reason.NO_EVIDENCE,
+            f"no successful measurement of {awaited} at {current}% within {timeout:g}s: "
+            f"{weight}% needs evidence first",
+        )
+    if not state.detail.get("announced"):
+        state.detail["announced"] = True
+        engine.emit(
+            EventType.NOTICE,
+            Reason.NO_EVIDENCE,
+            f"holding {current}%: {weight}% waits for a successful measurement of {awaited} "
+            f"at {current}%",
+            data={"weight": current, "next": weight, "missing": lacking},
+        )
+    due = analysis.next_due(engine.runtime.breakers)
+    return wait(due if due is not None and due > now else now + timedelta(seconds=1))
+
+
+def _set_weight(
+    engine: RolloutEngine, weight: int, state: StepState, now: datetime, promote: bool = False
+) -> Outcome:
+    if state.weight_deadline is None:  # not tried yet
+        if promote or weight > (engine.runtime.canary_weight or 0):
+            held = _evidence_gate(engine, weight, state, now)
+            if held is not None:
+                return held
+        if promote:
+            engine.begin_promoting()
+        # the verify timeout counts from the first send, not from when the step began
+        state.weight_deadline = now + timedelta(seconds=engine.ctx.verify_timeout)
     deadline = state.weight_deadline or now
     last_sent = state.detail.get("sent_at")
     due_resend = last_sent is None or (
@@ -169,40 +221,39 @@ def _set_weight(engine: RolloutEngine, weight: int, state: StepState, now: datet
     ).total_seconds() >= WEIGHT_RESEND_SECONDS
     try:
         if state.weight_requested != weight or (due_resend and state.detail.get("mismatch")):
-            engine.set_weight(weight)
+            engine.set_weight(weight, promote=promote)
             state.weight_requested = weight
             state.detail["sent_at"] = now.isoformat()
         actual = engine.router.get_weight()
     except ProviderError as exc:
         engine.provider_error("router", exc)
-        if now >= deadline:
+        if engine.now() >= deadline:
             return fail(Reason.PROVIDER_FAILED, f"router: {exc}")
-        return wait(now + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
+        return wait(engine.now() + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
     if actual == weight:
-        engine.record.runtime.canary_weight = weight
-        engine.emit(
-            EventType.WEIGHT_VERIFIED,
-            message=f"router reads canary {actual}%",
-            data={"weight": actual},
-        )
-        return done()
+        engine.weight_read_back(weight)  # evidence at this weight counts from now
+        return done("promoted" if promote else "")
     state.detail["mismatch"] = actual
-    if now >= deadline:
+    if engine.now() >= deadline:
         return fail(
             Reason.WEIGHT_NOT_VERIFIED,
             f"router reads canary {actual}%, expected {weight}% after "
             f"{engine.ctx.verify_timeout:g}s",
         )
-    return wait(now + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
+    return wait(engine.now() + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
 
 
-def _analysis(engine: RolloutEngine, state: StepState, now: datetime) -> Outcome:
+def _analysis(
+    engine: RolloutEngine, spec: AnalysisStepSpec, state: StepState, now: datetime
+) -> Outcome:
     assert state.analysis is not None
     run = engine.measure(state.analysis, now)
     state.analysis = run
     if run.phase == AnalysisPhase.SUCCESSFUL:
         return done(f"analysis {run.id} successful")
     if run.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
+        if spec.on_failure == "hold":
+            return _hold(engine, spec, state, run.message)
         return fail(Reason.ANALYSIS_FAILED, f"analysis {run.phase.value}: {run.message}")
     if run.phase == AnalysisPhase.INCONCLUSIVE:
         return human(
@@ -212,3 +263,34 @@ def _analysis(engine: RolloutEngine, state: StepState, now: datetime) -> Outcome
             "again, or rollback",
         )
     return wait(analysis.next_due(run))
+
+
+def _hold(engine: RolloutEngine, spec: AnalysisStepSpec, state: StepState, why: str) -> Outcome:
+    """onFailure: hold - keep the weight and measure afresh until the analysis passes, for at
+    most holdFor; then roll back. Breakers keep watching meanwhile."""
+    assert spec.hold_for is not None
+    now = engine.now()
+    since = datetime.fromisoformat(state.detail.setdefault("hold_since", now.isoformat()))
+    weight = engine.runtime.canary_weight or 0
+    if (now - since).total_seconds() >= spec.hold_for:
+        return fail(
+            Reason.ANALYSIS_FAILED,
+            f"analysis still failing after holding {weight}% for {spec.hold_for:g}s: {why}",
+        )
+    attempt = int(state.detail.get("attempts", 1)) + 1
+    state.detail["attempts"] = attempt
+    # the next try starts one interval on, like the measurements it replaces
+    pause = max(engine.plan.analysis[n].effective_interval for n in spec.templates)
+    state.analysis = analysis.new_run(
+        f"step-{state.index + 1}-try{attempt}", analysis.STEP, spec.templates,
+        engine.plan.analysis, now, warmup=pause,
+    )
+    until = since + timedelta(seconds=spec.hold_for)
+    engine.emit(
+        EventType.NOTICE,
+        Reason.ANALYSIS_HELD,
+        f"holding {weight}%: analysis failed ({why}); measuring afresh (try {attempt}) until "
+        f"{until.isoformat()}, then rolling back",
+        data={"weight": weight, "attempt": attempt, "until": until.isoformat()},
+    )
+    return wait(analysis.next_due(state.analysis))

@@ -18,7 +18,11 @@ class AnalysisTemplate(PlanModel):
     analysis step (default 1) and for as long as the rollout runs when used as a breaker.
     It fails when failed measurements exceed `failureLimit`, pauses for a human when
     inconclusive ones exceed `inconclusiveLimit`, and errors (counts as failure) when
-    consecutive provider errors exceed `consecutiveErrorLimit`.
+    consecutive provider errors exceed `consecutiveErrorLimit`; after an error the next
+    measurement comes after `errorInterval` (when shorter than `interval`). In an analysis
+    step it succeeds only with at least one successful measurement (and, with
+    `consecutiveSuccessLimit`, that many successes in a row). A `dryRun` template is measured
+    and shown but never acts and never counts as evidence.
     """
 
     source: str = Field(description="a key of metricSources")
@@ -38,6 +42,15 @@ class AnalysisTemplate(PlanModel):
     failure_limit: int = Field(0, ge=0)
     inconclusive_limit: int = Field(0, ge=0)
     consecutive_error_limit: int = Field(4, ge=0)
+    consecutive_success_limit: int | None = Field(
+        None, ge=1, description="successes in a row that end an analysis step successfully"
+    )
+    error_interval: Duration = Field(
+        10.0, description="time to the next measurement after one that errored"
+    )
+    dry_run: bool = Field(
+        False, description="measured and shown, never acts, never counts as evidence"
+    )
     no_data: Literal["fail", "inconclusive"] = Field(
         "fail", description="what an empty result counts as; never success"
     )
@@ -72,7 +85,48 @@ class AnalysisTemplate(PlanModel):
             raise ValueError("give successCondition, failureCondition or both")
         if self.count is not None and self.count > 1 and self.interval is None:
             raise ValueError("count above 1 needs an interval between measurements")
+        if self.error_interval <= 0:
+            raise ValueError("errorInterval must be above 0")
         return self
+
+    def limit_problems(self) -> list[tuple[str, str]]:
+        """(key, message) for limits that would let an analysis step pass without a single
+        successful measurement: shipsafe validate refuses them (the evidence rule)."""
+        count = self.step_count
+        out: list[tuple[str, str]] = []
+        limit = self.consecutive_success_limit
+        if limit is not None:  # success then needs `limit` successes in a row
+            if self.count is not None and limit > self.count:
+                out.append((
+                    "consecutiveSuccessLimit",
+                    f"consecutiveSuccessLimit ({limit}) > count ({self.count}): it can never "
+                    "be reached",
+                ))
+            return out
+        if self.failure_limit >= count:
+            out.append((
+                "failureLimit",
+                f"failureLimit ({self.failure_limit}) >= count ({count}): the analysis could "
+                "pass with every measurement failed; lower failureLimit or raise count",
+            ))
+        if self.inconclusive_limit >= count:
+            out.append((
+                "inconclusiveLimit",
+                f"inconclusiveLimit ({self.inconclusive_limit}) >= count ({count}): the "
+                "analysis could pass with no successful measurement; lower "
+                "inconclusiveLimit or raise count",
+            ))
+        elif (
+            self.failure_limit < count
+            and self.failure_limit + self.inconclusive_limit >= count
+        ):
+            out.append((
+                "inconclusiveLimit",
+                f"failureLimit ({self.failure_limit}) + inconclusiveLimit "
+                f"({self.inconclusive_limit}) >= count ({count}): the analysis could pass "
+                "with no successful measurement",
+            ))
+        return out
 
     @property
     def step_count(self) -> int:
@@ -81,6 +135,11 @@ class AnalysisTemplate(PlanModel):
     @property
     def effective_interval(self) -> float:
         return self.interval if self.interval is not None else 10.0
+
+    @property
+    def next_after_error(self) -> float:
+        """Argo's error retry: the error interval, or the interval when that is shorter."""
+        return min(self.error_interval, self.effective_interval)
 
     @property
     def effective_window(self) -> float:

@@ -79,6 +79,11 @@ class Plan(PlanModel):
     notifications: list[Notification] = Field(
         default_factory=list, description="webhooks told about the rollout as it goes"
     )
+    breaker_warmup: Duration = Field(
+        10.0,
+        description="breakers start this long after the first weight is read back (each "
+        "template's initialDelay, when longer, wins)",
+    )
     steps: list[Step] = Field(min_length=1)
 
     @property
@@ -190,6 +195,7 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
                 )
             )
     weight = 0
+    judged: set[str] = set()
     for i, step in enumerate(plan.steps):
         spec = step_spec(step)
         kind = step_kind(step)
@@ -197,6 +203,7 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
             problems += _unknown(
                 ("steps", i, kind, "templates"), spec.templates, plan.analysis, "analysis template"
             )
+            judged.update(spec.templates)
         if isinstance(spec, SetWeight):
             if spec.weight < weight and not spec.reason:
                 problems.append(
@@ -211,6 +218,9 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("steps", i, kind), "promote must be the last step"))
         problems.extend(_check_guardrail_steps(plan, i, kind, spec))
     problems.extend(_check_strategy(plan))
+    for name in sorted(judged & set(plan.analysis)):
+        for key, message in plan.analysis[name].limit_problems():
+            problems.append((("analysis", name, key), f"analysis {name}: {message}"))
     return problems
 
 

@@ -30,7 +30,23 @@ class Pause(PlanModel):
 
 
 class AnalysisStepSpec(PlanModel):
+    """Measure templates at the current weight. A failure rolls back; with `onFailure: hold`
+    the weight is held and the analysis measured afresh until it passes, for at most
+    `holdFor`, then it rolls back (Flagger's behaviour, with a bound)."""
+
     templates: list[str] = Field(min_length=1)
+    on_failure: Literal["rollback", "hold"] = "rollback"
+    hold_for: Duration | None = Field(
+        None, description="with onFailure: hold, the longest the weight is held"
+    )
+
+    @model_validator(mode="after")
+    def _bounded_hold(self) -> AnalysisStepSpec:
+        if self.on_failure == "hold" and (self.hold_for is None or self.hold_for <= 0):
+            raise ValueError("onFailure: hold needs a bound: holdFor: 5m (then it rolls back)")
+        if self.on_failure == "rollback" and self.hold_for is not None:
+            raise ValueError("holdFor belongs to onFailure: hold")
+        return self
 
 
 class ApprovalSpec(PlanModel):
@@ -181,7 +197,8 @@ def describe_step(step: BaseModel) -> str:
     if isinstance(spec, Pause):
         return "pause until promoted" if spec.duration is None else f"pause {spec.duration:g}s"
     if isinstance(spec, AnalysisStepSpec):
-        return "analysis " + ", ".join(spec.templates)
+        hold = f" (hold up to {spec.hold_for:g}s on failure)" if spec.hold_for else ""
+        return "analysis " + ", ".join(spec.templates) + hold
     if isinstance(spec, ApprovalSpec):
         return f"approval {spec.name}" if spec.name else "approval"
     if isinstance(spec, DataSnapshotSpec):

@@ -89,7 +89,10 @@ def test_an_emergency_still_rolls_back_when_a_breaker_trips(world: World) -> Non
     world.metrics.answer = lambda q: 1.0 if q.startswith("up") else (
         0.4 if '"v2"' in q else 0.001
     )
-    result = world.deploy(world.plan(STEPS), "--emergency", "--reason",
+    # the breaker (10 s after 10% is read back) trips during the pause, before any analysis
+    steps = STEPS.replace("  - analysis: {templates: [error-rate]}\n  - pause: {duration: 10m}\n",
+                          "  - pause: {duration: 10m}\n  - analysis: {templates: [error-rate]}\n")
+    result = world.deploy(world.plan(steps), "--emergency", "--reason",
                           "INC-4411: checkout 500s since 2.3.9")
     assert result.exit_code == 3
     assert world.on_stable()
