@@ -52,12 +52,6 @@ class FakeRouter:
         if self.on_set:
             self.on_set(canary_percent)
 
-    def promote(self) -> None:
-        self.calls.append(("promote", None))
-        self._maybe_fail("promote")
-        if not self.ignore_sets:
-            self.weights = {"stable": 0, "canary": 100}
-
     def read_state(self) -> dict[str, Any]:
         self._maybe_fail("read")
         return {"weights": dict(self.weights)}

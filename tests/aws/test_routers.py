@@ -181,11 +181,11 @@ def test_lambda_canary_share_is_an_additional_version_weight(aws: Any) -> None:
     }
 
 
-def test_lambda_promote_repoints_the_alias(aws: Any) -> None:
+def test_lambda_weight_100_repoints_the_alias(aws: Any) -> None:
     world = make_lambda(aws)
     router = AwsLambdaRouter(AwsLambdaTarget.model_validate(world.target()))
     router.set_weight(50)
-    router.promote()
+    router.set_weight(100)  # what promote sends
     alias = _alias(aws, world)
     assert alias["version"] == world.canary
     assert not (alias["routing"] or {}).get("AdditionalVersionWeights")
@@ -195,7 +195,7 @@ def test_lambda_restore_after_promote_puts_the_alias_back(aws: Any) -> None:
     world = make_lambda(aws)
     router = AwsLambdaRouter(AwsLambdaTarget.model_validate(world.target()))
     state = router.read_state()
-    router.promote()
+    router.set_weight(100)
     router.restore(state)
     assert router.read_state() == state
     assert _alias(aws, world)["version"] == world.stable

@@ -48,8 +48,9 @@ class RouterContract:
         router.restore(before)
         assert router.read_state() == before
 
-    def test_promote_sends_everything_to_the_canary(self, router: TrafficRouter) -> None:
-        router.promote()
+    def test_weight_100_sends_everything_to_the_canary(self, router: TrafficRouter) -> None:
+        # promote is the final setWeight 100: no router verb of its own
+        router.set_weight(100)
         assert router.get_weight() == 100
 
     def test_config_is_json(self, router: TrafficRouter) -> None:

@@ -163,7 +163,7 @@ class World:
 
     def untouched(self) -> bool:
         """The router got no write at all: the stable target serves everything, as before."""
-        writes = [c for c in self.router.calls if c[0] in ("set", "promote", "restore")]
+        writes = [c for c in self.router.calls if c[0] in ("set", "restore")]
         return not writes and self.router.weights == {"stable": 100, "canary": 0}
 
     def on_stable(self) -> bool:

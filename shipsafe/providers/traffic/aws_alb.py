@@ -167,9 +167,6 @@ class AwsAlbRouter:
         if actual != p:
             raise ProviderError(f"{self._where}: set canary {p}% but it reads {actual}%")
 
-    def promote(self) -> None:
-        self.set_weight(100)
-
     def restore(self, state: dict[str, Any]) -> None:
         actions = state.get("actions")
         if (

@@ -2,7 +2,7 @@
 
     canary 0%      alias -> stable, no routing config
     canary 1-99%   alias -> stable, AdditionalVersionWeights {canary: p/100}
-    canary 100%    alias -> canary, no routing config   (this is also `promote`)
+    canary 100%    alias -> canary, no routing config
 
 The snapshot is the alias's version and routing weights as Lambda returns them; restore
 writes both back exactly. Lambda (and moto) accept weights it should not (moto took 1.5), so
@@ -106,9 +106,6 @@ class AwsLambdaRouter:
         actual = self.get_weight()
         if actual != p:
             raise ProviderError(f"{self._where}: set canary {p}% but it reads {actual}%")
-
-    def promote(self) -> None:
-        self.set_weight(100)
 
     def restore(self, state: dict[str, Any]) -> None:
         version, weights = state.get("functionVersion"), state.get("weights")

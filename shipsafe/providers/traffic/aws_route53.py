@@ -161,9 +161,6 @@ class AwsRoute53Router:
         if actual != p:
             raise ProviderError(f"{self._where}: set canary {p}% but it reads {actual}%")
 
-    def promote(self) -> None:
-        self.set_weight(100)
-
     def restore(self, state: dict[str, Any]) -> None:
         records = state.get("records")
         t = self.target

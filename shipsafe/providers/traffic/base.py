@@ -30,10 +30,6 @@ class TrafficRouter(Protocol):
         """Send `canary_percent` of traffic to the canary. Idempotent."""
         ...
 
-    def promote(self) -> None:
-        """Make the canary the whole of the service (100%, or repoint an alias)."""
-        ...
-
     def read_state(self) -> dict[str, Any]:
         """Everything `restore` needs to put the router back exactly as it is now (JSON)."""
         ...

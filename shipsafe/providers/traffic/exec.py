@@ -69,9 +69,6 @@ class ExecRouter:
         argv = [arg.replace("{weight}", str(canary_percent)) for arg in self.target.set_weight]
         self._run(argv)
 
-    def promote(self) -> None:
-        self.set_weight(100)
-
     def read_state(self) -> dict[str, Any]:
         return {"weight": self.get_weight()}
 

@@ -193,9 +193,6 @@ class HAProxyRouter:
             raise ProviderError(f"haproxy: canary weight {canary_percent}% is outside 0-100")
         self._set({self.target.canary: canary_percent, self.target.stable: 100 - canary_percent})
 
-    def promote(self) -> None:
-        self.set_weight(100)
-
     def restore(self, state: dict[str, Any]) -> None:
         weights = state.get("weights")
         if not isinstance(weights, dict) or set(weights) != {
