@@ -7,6 +7,9 @@ environments:
   production:
     requireApproval: {count: 1, signed: true}
     requireBreakers: true
+    maxFirstWeight: 10
+    maxWeightIncrease: 25
+    requireCheckBetweenIncreases: true
     maxChainDepth: 0
     freezeAfterRollback: 15m
     rollbackWindow: 1h

@@ -8,6 +8,7 @@
         requireApproval: {count: 2, group: release-managers, signed: true}
         maxFirstWeight: 10
         maxWeightIncrease: 25      # per step, unless an analysis runs in between
+        requireCheckBetweenIncreases: true   # an analysis or a pause between increases
         requireBreakers: true
         requireDataSnapshot: true  # before cutover or migration
         maxConcurrentRollouts: 2
@@ -157,6 +158,11 @@ class EnvironmentRules(PlanModel):
     require_approval: ApprovalRule | None = None
     max_first_weight: Weight | None = None
     max_weight_increase: int | None = Field(default=None, ge=1, le=100)
+    require_check_between_increases: bool = Field(
+        default=False,
+        description="an analysis step or a pause (a bake) between any two weight increases, "
+        "promote included",
+    )
     require_breakers: bool = False
     require_data_snapshot: bool = False
     max_concurrent_rollouts: int | None = Field(default=None, ge=1)

@@ -19,6 +19,7 @@ from shipsafe.plan.steps import (
     CutoverSpec,
     DataSnapshotSpec,
     MigrateSpec,
+    Pause,
     SetWeight,
     step_kind,
     step_spec,
@@ -100,20 +101,29 @@ def _weights(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
         return []  # all-or-nothing by design; _blue_green demands analysis around cutover
     out: list[Finding] = []
     first_done = False
-    weight, analysed = 0, True
-    moves: list[tuple[int, int, str]] = []
+    weight, analysed, baked = 0, True, True
+    moves: list[tuple[int, bool, bool, str]] = []
     for i, step in enumerate(plan.steps):
         spec = step_spec(step)
         if isinstance(spec, AnalysisStepSpec):
             analysed = True
+        if isinstance(spec, AnalysisStepSpec | Pause):
+            baked = True
         if isinstance(spec, SetWeight):
-            moves.append((spec.weight, int(analysed), _where(i, step)))
-            analysed = False
-    moves.append((100, int(analysed), "promote"))
-    for target, checked, where in moves:
+            moves.append((spec.weight, analysed, baked, _where(i, step)))
+            analysed = baked = False
+    moves.append((100, analysed, baked, "promote"))
+    for target, checked, held, where in moves:
         if target <= weight:
             weight = target
             continue
+        if rules.require_check_between_increases and not held:
+            out.append(Finding(
+                "requireCheckBetweenIncreases", Threat.BLAST_RADIUS, E,
+                f"weight goes from {weight}% to {target}% right after the last increase; "
+                f"{env} requires an analysis step or a pause in between",
+                where,
+            ))
         if not first_done:
             first_done = True
             limit = rules.max_first_weight
@@ -137,6 +147,14 @@ def _weights(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
 
 def _breakers(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
     out: list[Finding] = []
+    acting = [b for b in plan.breakers if not _dry(plan, b.analysis)]
+    if rules.require_breakers and plan.breakers and not acting:
+        out.append(Finding(
+            "requireBreakers", Threat.BLAST_RADIUS, E,
+            f"{env} requires circuit breakers; every breaker of the plan is dryRun (measured "
+            "and shown, never acting)",
+            "breakers",
+        ))
     if rules.require_breakers and not plan.breakers:
         out.append(Finding(
             "requireBreakers", Threat.BLAST_RADIUS, E,
@@ -160,6 +178,11 @@ def _breakers(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
                 f"breakers[{i}]",
             ))
     return out
+
+
+def _dry(plan: Plan, name: str) -> bool:
+    template = plan.analysis.get(name)
+    return template is not None and template.dry_run
 
 
 def _data_and_migrations(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:

@@ -104,3 +104,42 @@ def test_a_stricter_plan_passes_and_the_policy_digest_is_audited(world: World) -
     assert world.deploy(plan, "--detach").exit_code == 4
     created = world.audit("rollout_created")[0]
     assert created["data"]["policy_digest"] and created["data"]["trust_digest"]
+
+
+def _builtin_findings(world: World, steps: str, head: str = HEAD) -> str:
+    """`validate` under the built-in policy (no --policy, no SHIPSAFE_POLICY)."""
+    plan = world.plan(steps, head=head)
+    checked = world.run("validate", plan, env={"SHIPSAFE_POLICY": ""})
+    assert "builtin" in checked.output or "built-in" in checked.output, checked.output
+    return str(checked.output)
+
+
+def test_the_builtin_policy_caps_the_first_production_weight_at_10(world: World) -> None:
+    assert "(maxFirstWeight)" in _builtin_findings(
+        world, GOOD.replace("setWeight: 10", "setWeight: 50")
+    )
+    assert "(maxFirstWeight)" not in _builtin_findings(world, GOOD)
+
+
+def test_the_builtin_policy_wants_an_analysis_or_a_bake_between_increases(world: World) -> None:
+    back_to_back = "steps:\n  - setWeight: 10\n  - approval: {}\n  - setWeight: 25\n" \
+        "  - analysis: {templates: [error-rate]}\n"
+    found = _builtin_findings(world, back_to_back)
+    assert "(requireCheckBetweenIncreases)" in found and "steps[2].setWeight" in found
+    baked = back_to_back.replace("  - approval: {}\n", "  - pause: {duration: 5m}\n")
+    assert "(requireCheckBetweenIncreases)" not in _builtin_findings(world, baked)
+
+
+def test_the_builtin_policy_caps_the_step_size_without_an_analysis(world: World) -> None:
+    steps = "steps:\n  - setWeight: 10\n  - pause: {duration: 5m}\n  - setWeight: 50\n" \
+        "  - analysis: {templates: [error-rate]}\n"
+    assert "(maxWeightIncrease)" in _builtin_findings(world, steps)
+
+
+def test_a_dry_run_breaker_does_not_satisfy_require_breakers(world: World) -> None:
+    head = HEAD.replace("    successCondition:", "    dryRun: true\n    successCondition:", 1)
+    assert "dryRun: true" in head
+    plan = world.plan(GOOD, head=head)
+    checked = world.run("validate", plan)
+    assert checked.exit_code == 2
+    assert "(requireBreakers)" in checked.output and "dryRun" in checked.output
