@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, Discriminator, Field, GetJsonSchemaHandler, Tag, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from shipsafe.plan.base import Duration, Name, PlanModel, Weight
 
@@ -23,6 +25,19 @@ class SetWeight(PlanModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return {"weight": value}
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The schema accepts what the loader accepts: `setWeight: 5` as well as the map."""
+        full = handler.resolve_ref_schema(handler(core_schema))
+        return {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 100, "description": "percent"},
+                full,
+            ]
+        }
 
 
 class Pause(PlanModel):
