@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shipsafe.cli.app import app
+from shipsafe.clock import FakeClock
 from tests.conftest import PLAN_HEAD
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
 
@@ -36,6 +38,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SHIPSAFE_POLICY", str(permissive))
     monkeypatch.delenv("SHIPSAFE_PARENT_ROLLOUT", raising=False)
     monkeypatch.delenv("CI", raising=False)
+    # one fake clock for every "process" of the test: breaker warm-ups, evidence waits and
+    # pauses pass in no time (real time here would be ~15 s a deploy)
+    clock = FakeClock(datetime.now(UTC))
+    monkeypatch.setattr("shipsafe.cli.session.SystemClock", lambda: clock)
     return tmp_path
 
 
