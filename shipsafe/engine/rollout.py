@@ -226,13 +226,9 @@ class RolloutEngine:
                 warmup=self.plan.breaker_warmup,
             )
             self.runtime.breakers = run
-            first = analysis.next_due(run)
-            self.emit(
-                EventType.NOTICE,
-                message=f"breakers start: first reading at {first.isoformat() if first else '-'}"
-                f" (warm-up {self.plan.breaker_warmup:g}s after {weight}% was read back)",
-                data={"breakers": names, "first": first.isoformat() if first else None},
-            )
+            started = True
+        else:
+            started = False
         self.runtime.evidence = evidence.at_weight(
             weight, at, self.plan, breakers=self.runtime.breakers is not None
         )
@@ -241,6 +237,14 @@ class RolloutEngine:
             message=f"router reads canary {weight}%",
             data={"weight": weight, "required": list(self.runtime.evidence.required)},
         )
+        if started and self.runtime.breakers is not None:
+            first = analysis.next_due(self.runtime.breakers) or at
+            self.emit(
+                EventType.NOTICE,
+                message=f"breakers start in {(first - at).total_seconds():g}s (warm-up after "
+                f"{weight}% was read back)",
+                data={"breakers": names, "first": first.isoformat()},
+            )
 
     def begin_promoting(self) -> None:
         if self.record.phase != Phase.PROMOTING:
