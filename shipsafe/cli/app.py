@@ -17,6 +17,7 @@ from shipsafe.cli import (
     keys_commands,
     plan_commands,
     policy_commands,
+    replay_command,
 )
 
 app = typer.Typer(
@@ -65,6 +66,7 @@ app.add_typer(aws_commands.store_app, name="store")
 app.add_typer(policy_commands.policy_app, name="policy")
 app.add_typer(aws_group.aws_group, name="aws")
 app.command()(plan_commands.schema)
+app.command()(replay_command.replay)
 examples.attach(app)
 
 

@@ -43,6 +43,12 @@ EXAMPLES: dict[str, list[str]] = {
         "shipsafe report demo-2026 --out rollback.html --png rollback.png",
     ],
     "schema": ["shipsafe schema > shipsafe-plan.schema.json"],
+    "replay": [
+        "shipsafe replay plan.yaml --from 2026-11-30T14:00:00Z --to 2026-11-30T15:00:00Z",
+        "shipsafe replay plan.yaml --from 1764511200 --to 1764514800 --save incident.json",
+        "shipsafe replay plan.yaml --from 2026-11-30T14:00Z --to 2026-11-30T15:00Z "
+        "--capture incident.json -o json",
+    ],
     "audit verify": ["shipsafe audit verify", "shipsafe audit verify --audit-log team/audit.jsonl"],
     "audit pending": ["shipsafe audit pending"],
     "keys generate": ["shipsafe keys generate --out ~/.shipsafe/alice.pem"],
