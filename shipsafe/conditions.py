@@ -2,7 +2,9 @@
 
 Never `eval`: expressions are parsed and evaluated by `common-expression-language` (Rust
 bindings of the cel-rust interpreter) in a context that holds only `result`, the measured
-number (a double). Its package `__init__` also imports an interactive REPL (prompt_toolkit,
+number (a double), and, for the built-in checks that read the router's own counters, the
+`canary` and `stable` readings side by side (maps of numbers, see READING_FIELDS). Its
+package `__init__` also imports an interactive REPL (prompt_toolkit,
 ~0.13 s), so the compiled module is loaded on its own; if that layout ever changes we fall
 back to the plain import. Compiling and evaluating take well under a millisecond.
 """
@@ -19,6 +21,10 @@ from types import ModuleType
 from typing import Any
 
 VARIABLES = frozenset({"result"})
+# a built-in check's condition may also compare the canary with the stable target
+SIDES = ("canary", "stable")
+READING_FIELDS = ("requests", "errors", "errorRate", "latency")
+READING_VARIABLES = VARIABLES | frozenset(SIDES)
 
 
 class ConditionError(ValueError):
@@ -48,26 +54,40 @@ def _cel() -> ModuleType:
 
 
 @lru_cache(maxsize=256)
-def _program(expression: str) -> Any:
+def _program(expression: str, names: frozenset[str] = VARIABLES) -> Any:
     try:
         program = _cel().compile(expression)
     except ValueError as exc:
         raise ConditionError(f"invalid expression {expression!r}: {_parse_message(exc)}") from None
-    unknown = sorted(set(program.variables()) - VARIABLES)
+    unknown = sorted(set(program.variables()) - names)
     if unknown:
+        allowed = ", ".join(f"`{n}`" for n in sorted(names))
         raise ConditionError(
             f"invalid expression {expression!r}: unknown name {unknown[0]!r} "
-            "(conditions can use only `result`)"
+            f"(conditions can use only {allowed})"
         )
     return program
 
 
-def evaluate(expression: str, result: float) -> bool:
-    """Evaluate a condition over `result`. Raises ConditionError, whatever goes wrong inside
-    the interpreter (a missing map key, an overflow, a NaN compared)."""
-    program = _program(expression)
+def evaluate(
+    expression: str, result: float, context: dict[str, dict[str, float]] | None = None
+) -> bool:
+    """Evaluate a condition over `result` (and, for built-in checks, the `canary` and
+    `stable` readings in `context`). Raises ConditionError, whatever goes wrong inside the
+    interpreter (a missing map key, an overflow, a NaN compared)."""
+    names = READING_VARIABLES if context else VARIABLES
+    program = _program(expression, names)
+    variables: dict[str, Any] = {"result": float(result)}
+    for side in SIDES:
+        if context:
+            variables[side] = {k: float(v) for k, v in context.get(side, {}).items()}
     try:
-        value = program.execute({"result": float(result)})
+        value = program.execute(variables)
+    except KeyError as exc:
+        fields = ", ".join(READING_FIELDS)
+        raise ConditionError(
+            f"cannot evaluate {expression!r}: no field {exc} in a reading (fields: {fields})"
+        ) from None
     except Exception as exc:  # the interpreter raises KeyError, IndexError... at run time
         raise ConditionError(f"cannot evaluate {expression!r}: {_first_line(exc)}") from None
     if not isinstance(value, bool):
@@ -75,10 +95,16 @@ def evaluate(expression: str, result: float) -> bool:
     return value
 
 
-def check(expression: str) -> None:
-    """Compile the expression and try it on sample values, so a plan fails at load time."""
+def check(expression: str, readings: bool = False) -> None:
+    """Compile the expression and try it on sample values, so a plan fails at load time.
+    `readings`: the condition of a built-in check, which may use `canary` and `stable`."""
     for sample in (0.5, 1.0):
-        evaluate(expression, sample)
+        context = sample_readings(sample) if readings else None
+        evaluate(expression, sample, context)
+
+
+def sample_readings(value: float) -> dict[str, dict[str, float]]:
+    return {side: {name: value for name in READING_FIELDS} for side in SIDES}
 
 
 def _parse_message(exc: Exception) -> str:

@@ -160,6 +160,12 @@ def check_replayable(plan: Plan) -> None:
         raise PlanError(
             f"replay runs weights, pauses, analysis, breakers and judges; this plan has {what}"
         )
+    builtin = sorted(name for name, t in plan.analysis.items() if t.builtin is not None)
+    if builtin:
+        raise PlanError(
+            f"replay answers queries from recorded data; {', '.join(builtin)} read the "
+            "router's live counters (builtin), which a capture does not hold"
+        )
 
 
 def queries(plan: Plan) -> dict[str, set[str]]:
@@ -174,7 +180,7 @@ def queries(plan: Plan) -> dict[str, set[str]]:
             texts += [q for m in template.judge.metrics for q in m.queries().values()]
         for text in texts:
             for v in (variables, as_stable):
-                out.setdefault(template.source, set()).add(render_query(text, v))
+                out.setdefault(template.source_key, set()).add(render_query(text, v))
     return out
 
 

@@ -104,17 +104,25 @@ class FakeMetrics:
 class FakeProviders:
     """A ProviderFactory handing out the same fake instances, whatever the plan says."""
 
-    def __init__(self, router: FakeRouter | None = None, metrics: FakeMetrics | None = None):
+    def __init__(
+        self,
+        router: FakeRouter | None = None,
+        metrics: FakeMetrics | None = None,
+        sources: dict[str, Any] | None = None,
+    ):
         self.router_instance = router or FakeRouter()
         self.metrics_instance = metrics or FakeMetrics()
+        self.sources = sources or {}  # metric source name -> its instance (else `metrics`)
         self.routers_built: list[tuple[str, dict[str, Any]]] = []
+        self.sources_built: list[tuple[str, dict[str, Any]]] = []
 
     def router(self, name: str, config: dict[str, Any]) -> FakeRouter:
         self.routers_built.append((name, config))
         return self.router_instance
 
-    def metric_source(self, name: str, config: dict[str, Any]) -> FakeMetrics:
-        return self.metrics_instance
+    def metric_source(self, name: str, config: dict[str, Any]) -> Any:
+        self.sources_built.append((name, config))
+        return self.sources.get(name, self.metrics_instance)
 
     def data_snapshot(self, name: str, config: dict[str, Any]) -> Any:
         raise ConfigurationError(f"no fake data snapshot provider {name}")

@@ -52,7 +52,15 @@ def new_run(
 
 
 def query_for(template: AnalysisTemplate, variables: dict[str, str]) -> MetricQuery:
-    """The query a template sends: plan variables filled into its text and its args."""
+    """The query a template sends: plan variables filled into its text and its args. A
+    built-in check asks the router's counters about whoever `{{canary}}` names (the stable
+    target in preflight and blue's health check)."""
+    if template.builtin is not None:
+        return MetricQuery(
+            text=template.builtin,
+            window_seconds=template.effective_window,
+            args={"subject": variables["canary"]},
+        )
     if template.query is None:
         raise ValueError("a judge check sends range queries (shipsafe.engine.judging)")
     return MetricQuery(
@@ -62,10 +70,16 @@ def query_for(template: AnalysisTemplate, variables: dict[str, str]) -> MetricQu
     )
 
 
-def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementPhase, str]:
+def judge(
+    template: AnalysisTemplate,
+    value: float | None,
+    context: dict[str, dict[str, float]] | None = None,
+) -> tuple[MeasurementPhase, str]:
     """The phase of one measurement. No data is never success; a reading that is not a
     finite number (NaN, +Inf, -Inf: a ratio over a canary with no requests) is failed, and so
-    is a condition that cannot be evaluated (it raised, or met a NaN of its own making)."""
+    is a condition that cannot be evaluated (it raised, or met a NaN of its own making).
+    `context`: the canary and stable readings of a built-in check, for conditions that
+    compare them."""
     if value is None:
         if template.no_data == "inconclusive":
             return MeasurementPhase.INCONCLUSIVE, "no data"
@@ -74,12 +88,12 @@ def judge(template: AnalysisTemplate, value: float | None) -> tuple[MeasurementP
         return MeasurementPhase.FAILED, f"the reading {value} is not a finite number"
     try:
         failed = (
-            conditions.evaluate(template.failure_condition, value)
+            conditions.evaluate(template.failure_condition, value, context)
             if template.failure_condition
             else None
         )
         succeeded = (
-            conditions.evaluate(template.success_condition, value)
+            conditions.evaluate(template.success_condition, value, context)
             if template.success_condition
             else None
         )

@@ -140,8 +140,8 @@ def _blue_healthy(engine: RolloutEngine, spec: CutoverSpec, now: datetime) -> No
         query = analysis.query_for(template, variables)
         text = query.text
         try:
-            result = engine.source(template.source).query(query)
-            phase, message = analysis.judge(template, result.value)
+            result = engine.source(template.source_key).query(query)
+            phase, message = analysis.judge(template, result.value, result.readings)
         except ProviderError as exc:
             phase, message = MeasurementPhase.ERROR, str(exc)
         if phase != MeasurementPhase.SUCCESSFUL:

@@ -1,6 +1,7 @@
 """Before anything changes: the router and metric sources answer, every analysis query
-returns data against the stable target, and the router's state is snapshotted and the stored
-snapshot verified against a fresh read."""
+returns data against the stable target, every custom breaker query depends on the canary,
+the router's own counters answer for the built-in checks, and the router's state is
+snapshotted and the stored snapshot verified against a fresh read."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from shipsafe.engine import analysis, bluegreen, judging
 from shipsafe.errors import ConfigurationError, PreflightError, PreflightNoData, ProviderError
+from shipsafe.plan.analysis import ROUTER_COUNTERS
+from shipsafe.plan.breaker_checks import custom_breaker_problems
 from shipsafe.plan.models import render_query
 from shipsafe.records import EventType, Snapshot
 
@@ -38,6 +41,21 @@ def preflight(engine: RolloutEngine) -> None:
             engine.source(name).check()
         except ProviderError as exc:
             raise PreflightError(f"preflight: metric source {name!r}: {exc}") from None
+    problems = custom_breaker_problems(
+        engine.plan.analysis,
+        [b.analysis for b in engine.plan.breakers],
+        engine.plan.target.canary_name,
+        engine.plan.blue_green,
+    )
+    if problems:
+        raise PreflightError(f"preflight: {problems[0][1]}")
+    if any(t.builtin is not None for t in engine.plan.analysis.values()):
+        try:  # also the baseline the first reading's deltas start from
+            engine.source(ROUTER_COUNTERS).check()
+        except ProviderError as exc:
+            raise PreflightError(
+                f"preflight: the router's own counters (built-in checks): {exc}"
+            ) from None
     values = _queries(engine)
     engine.emit(
         EventType.PREFLIGHT_PASSED,
@@ -53,13 +71,15 @@ def _queries(engine: RolloutEngine) -> dict[str, float]:
     variables = {**engine.plan.variables(), "canary": engine.plan.target.stable_name}
     values: dict[str, float] = {}
     for name, template in engine.plan.analysis.items():
+        if template.builtin is not None:
+            continue  # its counters answered above; a reading needs a window of them
         if template.judge is not None:
             values[name] = _judge_queries(engine, name, template, variables)
             continue
         query = analysis.query_for(template, variables)
         text = query.text
         try:
-            value = engine.source(template.source).query(query).value
+            value = engine.source(template.source_key).query(query).value
         except ProviderError as exc:
             raise PreflightError(
                 f"preflight: analysis {name!r} query {text!r} failed against the stable "
@@ -85,7 +105,7 @@ def _judge_queries(
     assert spec is not None
     now = engine.now()
     start, end = judging.window(spec, now - timedelta(seconds=spec.lookback or spec.step), now)
-    source = engine.source(template.source)
+    source = engine.source(template.source_key)
     points = 0
     for metric in spec.metrics:
         for role, text in metric.queries().items():

@@ -21,6 +21,7 @@ from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
 from shipsafe.errors import AuditError, ConfigurationError, PreflightError, ProviderError
+from shipsafe.plan.analysis import ROUTER_COUNTERS
 from shipsafe.plan.loader import plan_from_record
 from shipsafe.plan.models import Plan
 from shipsafe.plan.steps import PromoteStep, describe_step, step_spec
@@ -150,7 +151,15 @@ class RolloutEngine:
 
     def source(self, name: str) -> MetricSource:
         if name not in self._sources:
-            config = self.plan.metric_sources[name].model_dump(mode="json", by_alias=True)
+            if name == ROUTER_COUNTERS:  # built-in checks: the router's own counters
+                target = self.plan.target
+                config = {
+                    "provider": "router",
+                    "router": target.router,
+                    "target": target.router_config(),
+                }
+            else:
+                config = self.plan.metric_sources[name].model_dump(mode="json", by_alias=True)
             self._sources[name] = self.ctx.providers.metric_source(name, config)
         return self._sources[name]
 
@@ -461,7 +470,7 @@ class RolloutEngine:
                 if template.judge is not None:  # canary against baseline over a range
                     reading = judging.measure(
                         template,
-                        self.source(template.source),
+                        self.source(template.source_key),
                         self.plan.variables(),
                         run.started_at,
                         started,
@@ -475,16 +484,16 @@ class RolloutEngine:
                 else:
                     query = analysis.query_for(template, self.plan.variables())
                     sent = query.text
-                    result = self._query_once(template.source, query)
+                    result = self._query_once(template.source_key, query)
                     value, sent = result.value, result.sent
-                    phase, message = analysis.judge(template, value)
+                    phase, message = analysis.judge(template, value, result.readings)
                     if phase != MeasurementPhase.SUCCESSFUL and result.detail:
                         message = f"{message} ({result.detail})"  # e.g. which alarm fired
             except ProviderError as exc:
                 phase, message = MeasurementPhase.ERROR, str(exc)
             except Exception as exc:  # a provider's own bug on an answer it did not expect
                 phase = MeasurementPhase.ERROR
-                message = f"{template.source}: unexpected answer ({type(exc).__name__}: {exc})"
+                message = f"{template.source_key}: unexpected answer ({type(exc).__name__}: {exc})"
             if value is not None and not math.isfinite(value):
                 value = None  # judged above; the store, events and JSON lines hold finite numbers
             finished = self.now()

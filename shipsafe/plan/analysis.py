@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from shipsafe import conditions
 from shipsafe.plan.base import Duration, PlanModel
 from shipsafe.plan.judge import JudgeSpec
 
+# The source name of the built-in checks (not a valid plan name, so it never clashes)
+ROUTER_COUNTERS = "@router"
+# Built-in checks: computed from the router's own per-target counters, no query to get wrong
+BUILTIN_CHECKS = ("errorRate", "latency")
+# routers whose own counters the built-in checks read
+BUILTIN_ROUTERS = ("haproxy", "aws-alb", "aws-lambda")
+
 
 class AnalysisTemplate(PlanModel):
-    """One metric: a query against a source, judged by conditions over `result`.
+    """One metric: a query against a source, or a `builtin` check read from the router's own
+    counters, judged by conditions over `result`.
 
     A measurement is taken every `interval` (after `initialDelay`), `count` times in an
     analysis step (default 1) and for as long as the rollout runs when used as a breaker.
@@ -25,7 +33,14 @@ class AnalysisTemplate(PlanModel):
     and shown but never acts and never counts as evidence.
     """
 
-    source: str = Field(description="a key of metricSources")
+    builtin: Literal["errorRate", "latency"] | None = Field(
+        None,
+        description="a check read from the router's own per-target counters instead of a "
+        "query: errorRate (share of the canary's answers that were 5xx) or latency (its mean "
+        "response time, s); conditions may also use canary.* and stable.* (requests, errors, "
+        "errorRate, latency)",
+    )
+    source: str | None = Field(None, description="a key of metricSources")
     query: str | None = Field(
         None, min_length=1, description="the query; {{service}}, {{canary}}... allowed"
     )
@@ -63,13 +78,30 @@ class AnalysisTemplate(PlanModel):
 
     @field_validator("success_condition", "failure_condition")
     @classmethod
-    def _cel(cls, value: str | None) -> str | None:
+    def _cel(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            conditions.check(value)
+            # fields are validated in order: `builtin` (declared first) is known here
+            conditions.check(value, readings=info.data.get("builtin") is not None)
         return value
 
     @model_validator(mode="after")
     def _needs_a_condition(self) -> AnalysisTemplate:
+        if self.builtin is not None:
+            if (
+                self.source is not None
+                or self.query is not None
+                or self.judge is not None
+                or self.args
+            ):
+                raise ValueError(
+                    f"builtin: {self.builtin} reads the router's own counters: remove "
+                    "source, query, judge and args"
+                )
+        elif self.source is None:
+            raise ValueError(
+                "give source and query (or a judge), or builtin: errorRate | latency (read "
+                "from the router's own counters)"
+            )
         if self.judge is not None:
             if self.query is not None or self.success_condition or self.failure_condition:
                 raise ValueError(
@@ -79,11 +111,17 @@ class AnalysisTemplate(PlanModel):
             if self.count is not None and self.count > 1 and self.interval is None:
                 raise ValueError("count above 1 needs an interval between measurements")
             return self
-        if self.query is None:
+        if self.builtin is None and self.query is None:
             raise ValueError("give a query (or a judge)")
         if self.success_condition is None and self.failure_condition is None:
             raise ValueError("give successCondition, failureCondition or both")
-        if self.count is not None and self.count > 1 and self.interval is None:
+        # a built-in check's interval defaults per router (Plan fills it in)
+        if (
+            self.builtin is None
+            and self.count is not None
+            and self.count > 1
+            and self.interval is None
+        ):
             raise ValueError("count above 1 needs an interval between measurements")
         if self.error_interval <= 0:
             raise ValueError("errorInterval must be above 0")
@@ -127,6 +165,11 @@ class AnalysisTemplate(PlanModel):
                 "with no successful measurement",
             ))
         return out
+
+    @property
+    def source_key(self) -> str:
+        """The metric source to ask: the plan's, or the router's own counters."""
+        return self.source if self.source is not None else ROUTER_COUNTERS
 
     @property
     def step_count(self) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from shipsafe.plan.analysis import AnalysisTemplate, Breaker
+from shipsafe.plan.analysis import BUILTIN_ROUTERS, AnalysisTemplate, Breaker
 from shipsafe.plan.base import Duration, Name, PlanModel
 from shipsafe.plan.notifications import Notification
 from shipsafe.plan.snapshots import DataSnapshotConfig
@@ -86,6 +86,23 @@ class Plan(PlanModel):
     )
     steps: list[Step] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _builtin_timing(self) -> Plan:
+        """Built-in checks read as often as the router allows: HAProxy's counters every
+        250 ms over a 2 s window, CloudWatch's one-minute datapoints every minute over 2 min."""
+        timing = BUILTIN_TIMING.get(self.target.router)
+        for name, template in list(self.analysis.items()):
+            if template.builtin is None or timing is None:
+                continue
+            update = {}
+            if template.interval is None:
+                update["interval"] = timing[0]
+            if template.window is None:
+                update["window"] = timing[1]
+            if update:
+                self.analysis[name] = template.model_copy(update=update)
+        return self
+
     @property
     def blue_green(self) -> bool:
         return self.strategy.blue_green is not None
@@ -114,6 +131,13 @@ class Plan(PlanModel):
             "canary": self.target.canary_name,
         }
 
+
+# router -> (interval, window) of its built-in checks when the template gives none
+BUILTIN_TIMING: dict[str, tuple[float, float]] = {
+    "haproxy": (0.25, 2.0),
+    "aws-alb": (60.0, 120.0),
+    "aws-lambda": (60.0, 120.0),
+}
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -165,6 +189,17 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     variables = plan.variables()
     for name, template in plan.analysis.items():
+        if template.builtin is not None:
+            if plan.target.router not in BUILTIN_ROUTERS:
+                problems.append(
+                    (
+                        ("analysis", name, "builtin"),
+                        f"builtin checks read the router's own counters; router "
+                        f"{plan.target.router!r} has none (use {', '.join(BUILTIN_ROUTERS)}, "
+                        "or a query)",
+                    )
+                )
+            continue
         if template.source not in plan.metric_sources:
             problems.append(
                 (
@@ -176,7 +211,7 @@ def cross_check(plan: Plan) -> list[tuple[tuple[str | int, ...], str]]:
         texts = [template.query or "", *_strings(template.args)]
         if template.judge is not None:
             texts += [q for m in template.judge.metrics for q in m.queries().values()]
-            problems += _check_judge_source(plan, name, template.source)
+            problems += _check_judge_source(plan, name, template.source_key)
         used = {m for text in texts for m in _VARIABLE.findall(text)}
         for unknown in sorted(used - set(variables)):
             problems.append(

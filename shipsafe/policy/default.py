@@ -7,6 +7,7 @@ environments:
   production:
     requireApproval: {count: 1, signed: true}
     requireBreakers: true
+    requireBuiltinBreaker: true
     maxFirstWeight: 10
     maxWeightIncrease: 25
     requireCheckBetweenIncreases: true

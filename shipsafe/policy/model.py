@@ -164,6 +164,11 @@ class EnvironmentRules(PlanModel):
         "promote included",
     )
     require_breakers: bool = False
+    require_builtin_breaker: bool = Field(
+        default=False,
+        description="a `builtin: errorRate` breaker, read from the router's own counters, "
+        "must watch the rollout; custom queries may add to it, never replace it",
+    )
     require_data_snapshot: bool = False
     max_concurrent_rollouts: int | None = Field(default=None, ge=1)
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shipsafe.plan.analysis import BUILTIN_ROUTERS
+from shipsafe.plan.breaker_checks import custom_breaker_problems
 from shipsafe.plan.models import Plan
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
@@ -162,6 +164,15 @@ def _breakers(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
             "`breakers: [{analysis: TEMPLATE}]`",
             "breakers",
         ))
+    out += _builtin_breaker(plan, rules, env)
+    for i, problem in custom_breaker_problems(
+        plan.analysis, [b.analysis for b in plan.breakers], plan.target.canary_name,
+        plan.blue_green,
+    ):
+        out.append(Finding(
+            "breakers.dependsOnCanary", Threat.MONITORING, E,
+            f"{problem} (always required)", f"breakers[{i}]",
+        ))
     if not plan.analysis:
         out.append(Finding(
             "analysis", Threat.MONITORING, W,
@@ -183,6 +194,35 @@ def _breakers(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
 def _dry(plan: Plan, name: str) -> bool:
     template = plan.analysis.get(name)
     return template is not None and template.dry_run
+
+
+def _builtin_breaker(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:
+    """A breaker nobody can get wrong: the router's own count of the canary's failures."""
+    if not rules.require_builtin_breaker:
+        return []
+    if any(
+        (t := plan.analysis.get(b.analysis)) is not None
+        and t.builtin == "errorRate"
+        and not t.dry_run  # measured and shown, never acts: not a breaker
+        for b in plan.breakers
+    ):
+        return []
+    if plan.target.router not in BUILTIN_ROUTERS:
+        how = (
+            f"router {plan.target.router!r} has no counters shipsafe can read (built-in checks "
+            f"work with {', '.join(BUILTIN_ROUTERS)})"
+        )
+    else:
+        how = (
+            "add `analysis: {error-rate: {builtin: errorRate, successCondition: result < "
+            "0.05}}` and `breakers: [{analysis: error-rate}]`"
+        )
+    return [Finding(
+        "requireBuiltinBreaker", Threat.BLAST_RADIUS, E,
+        f"{env} requires a built-in errorRate breaker, read from the router's own counters "
+        f"(a custom query may add to it, never replace it): {how}",
+        "breakers",
+    )]
 
 
 def _data_and_migrations(plan: Plan, rules: EnvironmentRules, env: str) -> list[Finding]:

@@ -27,6 +27,8 @@ METRIC_SOURCES: dict[str, str] = {
     "prometheus": "shipsafe.providers.metrics.prometheus",
     "cloudwatch": "shipsafe.providers.metrics.cloudwatch",
     "http": "shipsafe.providers.metrics.http",
+    # the built-in checks (`builtin: errorRate`): not written in plans, built by the engine
+    "router": "shipsafe.providers.metrics.router_counters",
 }
 
 DATA_SNAPSHOTS: dict[str, str] = {

@@ -17,11 +17,14 @@ class MetricQuery:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """`value` None means the source answered but had no data (fail closed upstream)."""
+    """`value` None means the source answered but had no data (fail closed upstream).
+    `readings`: what a built-in check read of each side (canary, stable), for conditions
+    that compare them."""
 
     value: float | None
     sent: str
     detail: str = ""
+    readings: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

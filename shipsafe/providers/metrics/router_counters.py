@@ -1,0 +1,182 @@
+"""Built-in checks (`builtin: errorRate` / `builtin: latency`): read from the router itself.
+
+No query to get wrong: the router's own per-target counters say how many requests the canary
+and the stable target answered, how many of them failed, and how long they took. One reading
+carries both sides, taken from the same source at the same moment, so a condition can compare
+them (`result < 0.05 || result <= stable.errorRate * 2.0`).
+
+    HAProxy     `show stat` over the runtime API (shipsafe/providers/metrics/haproxy_stats.py):
+                cumulative counters, read on every measurement (every 250 ms by default); a
+                reading is the difference between now and the read `window` seconds ago.
+    ALB, Lambda CloudWatch's documented metrics of the two target groups or the two versions
+                behind the alias (cloudwatch_counters.py): sums over the window.
+
+A reading in which the canary answered no request is no data (judged by the template's
+`noData`: fail, or inconclusive), never success. A counter that goes backwards (HAProxy
+reloaded without its server-state file) is an error, and the reading after it starts afresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
+from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+
+CHECKS = ("errorRate", "latency")
+# history kept beyond the longest window asked for
+_SLACK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Counters:
+    """One target's counts (cumulative, or summed over a window) and its mean latency in s."""
+
+    requests: float
+    errors: float
+    latency: float | None = None
+
+
+class CounterReader(Protocol):
+    """Reads both targets' counters from the router (or its metrics service)."""
+
+    # True: counters grow from the router's start and readings are their deltas;
+    # False: read() already sums over the window it is given
+    cumulative: bool
+    servers: tuple[str, str]  # (stable, canary) as the plan's {{stable}} / {{canary}} name them
+
+    def read(self, window_seconds: float) -> dict[str, Counters]:
+        """Counters of both servers. Raises ProviderError (or ConfigurationError)."""
+        ...
+
+
+def side(counters: Counters) -> dict[str, float]:
+    """What a condition sees of one target: requests, errors, errorRate, latency (s).
+    A target that answered nothing reads 0 for each."""
+    served = counters.requests > 0
+    return {
+        "requests": float(counters.requests),
+        "errors": float(min(counters.errors, counters.requests)),
+        "errorRate": min(counters.errors / counters.requests, 1.0) if served else 0.0,
+        "latency": float(counters.latency) if served and counters.latency is not None else 0.0,
+    }
+
+
+class RouterCounters:
+    """The MetricSource of the built-in checks."""
+
+    def __init__(
+        self,
+        reader: CounterReader,
+        name: str,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reader = reader
+        self.name = name
+        self._monotonic = monotonic
+        self._history: list[tuple[float, dict[str, Counters]]] = []
+        self._longest = 0.0
+
+    def check(self) -> None:
+        """The router answers with both targets' counters; the first read is the baseline
+        the first reading's deltas are taken from."""
+        if self.reader.cumulative:
+            self._remember(self._monotonic(), self.reader.read(0.0))
+        else:
+            self.reader.read(60.0)
+
+    def query(self, query: MetricQuery) -> QueryResult:
+        check = query.text.strip()
+        if check not in CHECKS:
+            raise ConfigurationError(
+                f"{self.name}: unknown built-in check {check!r}; known: {', '.join(CHECKS)}"
+            )
+        stable, canary = self.reader.servers
+        subject = str(query.args.get("subject", canary))
+        if subject not in (stable, canary):
+            raise ConfigurationError(f"{self.name}: {subject!r} is neither {stable} nor {canary}")
+        totals, span = self._totals(max(query.window_seconds, 0.0))
+        readings = {"canary": side(totals[canary]), "stable": side(totals[stable])}
+        mine = readings["canary" if subject == canary else "stable"]
+        sent = f"{self.name}: {check} of {subject} over {span:.2f}s"
+        detail = "; ".join(
+            f"{label} {int(r['errors'])}/{int(r['requests'])} failed, {r['latency']:.3f}s"
+            for label, r in readings.items()
+        )
+        value: float | None = mine[check]
+        if mine["requests"] == 0:
+            value, detail = None, f"{subject} answered no request in {span:.2f}s; {detail}"
+        elif check == "latency" and totals[subject].latency is None:
+            value = None
+        return QueryResult(value=value, sent=sent, detail=detail, readings=readings)
+
+    # cumulative counters: deltas over the window ----------------------------------------
+    def _totals(self, window: float) -> tuple[dict[str, Counters], float]:
+        if not self.reader.cumulative:
+            return self.reader.read(window), window
+        self._longest = max(self._longest, window)
+        now_counters = self.reader.read(window)
+        now = self._monotonic()
+        if not self._history:
+            self._remember(now, now_counters)
+            raise TransientProviderError(
+                f"{self.name}: first read of the router's counters; readings start with the next"
+            )
+        base_time, base = self._baseline(now - window)
+        if any(
+            now_counters[s].requests < base[s].requests or now_counters[s].errors < base[s].errors
+            for s in self.reader.servers
+        ):
+            self._history.clear()
+            self._remember(now, now_counters)
+            raise ProviderError(
+                f"{self.name}: the router's counters went backwards (restarted or reloaded?); "
+                "readings start afresh"
+            )
+        self._remember(now, now_counters)
+        deltas = {
+            s: Counters(
+                requests=now_counters[s].requests - base[s].requests,
+                errors=now_counters[s].errors - base[s].errors,
+                latency=now_counters[s].latency,
+            )
+            for s in self.reader.servers
+        }
+        return deltas, now - base_time
+
+    def _baseline(self, since: float) -> tuple[float, dict[str, Counters]]:
+        """The newest read at or before `since`, or the oldest one if none is that old."""
+        older = [entry for entry in self._history if entry[0] <= since]
+        return older[-1] if older else self._history[0]
+
+    def _remember(self, at: float, counters: dict[str, Counters]) -> None:
+        self._history.append((at, counters))
+        horizon = at - self._longest - _SLACK_SECONDS
+        # keep the newest read older than the horizon: it is the baseline of a full window
+        while len(self._history) > 2 and self._history[1][0] <= horizon:
+            self._history.pop(0)
+
+
+def build(config: dict[str, Any], name: str) -> RouterCounters:
+    """config: {"router": plan router name, "target": its settings from the plan}."""
+    router = str(config.get("router"))
+    target = dict(config.get("target") or {})
+    reader: CounterReader
+    if router == "haproxy":
+        from shipsafe.providers.metrics import haproxy_stats
+
+        reader = haproxy_stats.build_reader(target)
+        label = f"haproxy {target.get('backend')}"
+    elif router in ("aws-alb", "aws-lambda"):
+        from shipsafe.providers.metrics import cloudwatch_counters
+
+        reader = cloudwatch_counters.build_reader(router, target)
+        label = f"cloudwatch {router}"
+    else:
+        raise ConfigurationError(
+            f"built-in checks read the router's own counters; router {router!r} has none"
+        )
+    return RouterCounters(reader, label)
