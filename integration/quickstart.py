@@ -5,8 +5,9 @@
 Starts the rig (HAProxy, Prometheus, a stable and a canary demo service, steady load), then
 runs `shipsafe deploy` on plans/local-canary.yaml twice:
   1. release 1.1.0, healthy: 5% -> 25% -> 50% -> 100%, promoted (exit 0);
-  2. release 1.2.0, whose canary answers 30% of requests with 5xx: a breaker trips at the
-     first weight and shipsafe restores the snapshot by itself (exit 3).
+  2. release 1.2.0, whose canary answers 30% of requests with 5xx: the built-in error-rate
+     check (HAProxy's own counters, as a breaker or in the analysis) fails at the first
+     weight and shipsafe restores the snapshot by itself (exit 3).
 Exits 0 when both end as they should; everything is stopped and removed on the way out.
 """
 
@@ -73,7 +74,7 @@ def main() -> int:
     )
     elapsed = time.monotonic() - started
     if ok:
-        say(f"done in {elapsed:.0f}s: 1.1.0 promoted, 1.2.0 rolled back by a breaker")
+        say(f"done in {elapsed:.0f}s: 1.1.0 promoted, 1.2.0 rolled back by its error-rate check")
         return 0
     say(f"unexpected outcome after {elapsed:.0f}s: good exit {good}, bad exit {bad}")
     return 1

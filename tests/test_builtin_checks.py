@@ -324,3 +324,12 @@ def test_replay_refuses_builtin_checks_a_capture_cannot_answer() -> None:
 
     with pytest.raises(PlanError, match="errors read the router's live counters"):
         check_replayable(plan())
+
+
+def test_alarm_breakers_are_judged_by_their_own_definitions() -> None:
+    alarms = HEAD + (
+        "metricSources:\n  cw: {provider: cloudwatch}\nanalysis:\n  alarms:\n    source: cw\n"
+        "    query: ALARMS(checkout-5xx)\n    successCondition: result == 0\n"
+        "breakers:\n  - analysis: alarms\nsteps:\n  - setWeight: 10\n"
+    )
+    assert "breakers.dependsOnCanary" not in _rules(alarms)

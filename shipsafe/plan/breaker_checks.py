@@ -5,7 +5,9 @@ measurement, and `(5xx or vector(0)) / total` with a typo in the 5xx half reads 
 forever (it promoted a canary serving 30 % errors). So a custom breaker query must name the
 canary's selector (`{{canary}}`, or the canary's name as the router knows it) and must not put
 a constant in place of missing data. (In a blue/green plan a breaker may watch the whole
-service: all users are on one side at a time, and green has no traffic before the cutover.)
+service: all users are on one side at a time, and green has no traffic before the cutover.
+CloudWatch alarms, `ALARMS(...)`, are judged by their own definitions, which the query does
+not show: they add to the built-in breaker the production policy requires.)
 Built-in checks (`builtin: errorRate`) read the router's
 own counters and have no query to get wrong.
 """
@@ -20,6 +22,8 @@ from shipsafe.plan.analysis import AnalysisTemplate
 # vector(0), vector(0.0), vector(1e-3): a constant standing in for a series
 _CONSTANT = re.compile(r"\bvector\s*\(\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*\)")
 _CANARY = re.compile(r"\{\{\s*canary\s*\}\}")
+# CloudWatch alarms as breakers: what an alarm watches is in its own definition, not here
+_ALARMS = re.compile(r"^\s*ALARMS\s*\(")
 
 
 def _texts(template: AnalysisTemplate) -> list[str]:
@@ -54,7 +58,9 @@ def breaker_query_problems(
             "(no data must fail), or use `builtin: errorRate`, read from the router's own "
             "counters"
         )
-    if not blue_green and not any(_CANARY.search(t) or (canary and canary in t) for t in texts):
+    alarms = bool(_ALARMS.match(template.query or ""))
+    names_canary = any(_CANARY.search(t) or (canary and canary in t) for t in texts)
+    if not blue_green and not alarms and not names_canary:
         problems.append(
             f"breaker {name}: its query does not name the canary ({{{{canary}}}} or "
             f"{canary!r}), so it cannot tell a bad canary from a good one; select the "
