@@ -203,14 +203,14 @@ def test_a_reading_field_that_does_not_exist_is_refused_at_validate() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("    builtin: errorRate\n    source: prom\n", "remove source, query and args"),
+        ("    builtin: errorRate\n    source: prom\n", "remove source, query, judge and args"),
         ("    builtin: p99\n", "builtin"),
-        ("    interval: 1s\n", "give source and query, or builtin"),
+        ("    interval: 1s\n", "give source and query (or a judge), or builtin"),
     ],
 )
 def test_builtin_templates_are_checked_when_the_plan_loads(change: str, message: str) -> None:
     text = BUILTIN.replace("CONDITION", "result < 0.05").replace("    builtin: errorRate\n", change)
-    with pytest.raises(PlanError, match=message):
+    with pytest.raises(PlanError, match=re.escape(message)):
         load_plan_text(text, "builtin.yaml")
 
 
