@@ -39,6 +39,7 @@ analysis:
     builtin: errorRate
     successCondition: CONDITION
     initialDelay: 1s
+breakerWarmup: 1s
 breakers:
   - analysis: errors
 steps:
