@@ -95,6 +95,7 @@ class Reason(StrEnum):
     AUDIT_FAILED = "audit_failed"  # the audit log cannot be written: nothing proceeds unaudited
     NO_EVIDENCE = "no_evidence"  # a required check has no success at the current weight
     ANALYSIS_HELD = "analysis_held"  # onFailure: hold: the weight is held, measured afresh
+    LOCKED = "locked"  # another rollout of the service holds the lock: deploy refused (exit 6)
 
 
 class ActorKind(StrEnum):

@@ -80,7 +80,7 @@ def test_appending_after_tampering_refuses_instead_of_papering_over(
     audited: FileAuditLog,
 ) -> None:
     _write(audited, _lines(audited)[:-1])
-    with pytest.raises(AuditError, match="does not continue"):
+    with pytest.raises(AuditError, match="cut off the end"):
         audited.append({"type": "notice", "message": "x"})
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from shipsafe.audit.anchor import Anchor
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
 from shipsafe.errors import AuditError, ConflictError, ShipsafeError
 from shipsafe.records import Event, canonical_json
@@ -51,30 +52,113 @@ class FileAuditLog:
         self.backlog: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(self.mirrors))}
         self.on_mirror_error: Any = None
         self._anchor_key = f"audit_head:{self.path.resolve()}"
+        self._anchor_text: str | None = None  # as last read: the anchor moves only from it
 
     def __call__(self, event: Event) -> None:
         self.append(event_record(event))
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        return self._locked_append(record)[-1]
+
+    def repair(self, actor: str, accept_current: str | None = None) -> dict[str, Any] | None:
+        """`shipsafe audit repair`: re-anchor a log that got ahead of its anchor (or, with a
+        human's reason, one that no longer matches it). The audit_repaired record, or None
+        when there was nothing to repair. Raises AuditError."""
+        written = self._locked_append(None, actor, "shipsafe audit repair", accept_current)
+        return written[-1] if written else None
+
+    def _locked_append(
+        self,
+        record: dict[str, Any] | None,
+        actor: str = "shipsafe",
+        how: str = "automatic, at the next write after a crash",
+        accept_current: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Append `record` under the file lock; first repair a log that is ahead of its anchor
+        (a process killed between the write and the anchor update). Returns what was written."""
+        written: list[dict[str, Any]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a+b") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
                     prev_seq, prev_hash = _last(fh)
-                    chained = chain(record, prev_seq, prev_hash)
-                    fh.seek(0, os.SEEK_END)
-                    fh.write(canonical_json(chained).encode() + b"\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                    self._anchor(prev_seq, prev_hash, chained)
+                    current = self._current_anchor()
+                    # no anchor yet (a new log, or a store newly given): count the intact chain
+                    count = current.count if current is not None else prev_seq
+                    if not _continues(current, prev_seq, prev_hash) or record is None:
+                        prev_seq, prev_hash, count, written = self._repair(
+                            fh, current, record, actor, how, accept_current
+                        )
+                    if record is not None:
+                        chained = chain(record, prev_seq, prev_hash)
+                        _write(fh, [chained])
+                        written.append(chained)
+                        count += 1
+                    if written:
+                        head = written[-1]
+                        self._move_anchor(current, Anchor(head["seq"], head["hash"], count))
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
-        for i, mirror in enumerate(self.mirrors):
-            self._mirror(i, mirror, chained)
-        return chained
+        for chained in written:
+            for i, mirror in enumerate(self.mirrors):
+                self._mirror(i, mirror, chained)
+        return written
+
+    def _repair(
+        self,
+        fh: Any,
+        current: Anchor | None,
+        record: dict[str, Any] | None,
+        actor: str,
+        how: str,
+        accept_current: str | None,
+    ) -> tuple[int, str, int, list[dict[str, Any]]]:
+        from shipsafe.audit.anchor import event_key
+        from shipsafe.audit.repair import plan_repair, verify_list
+
+        records = _all(fh)
+        verification = verify_list(records, current)
+        if self.store is None:
+            raise AuditError("the audit log cannot be repaired without its state store")
+        repair = plan_repair(
+            records, verification, current, self.store, actor, how,
+            skip=event_key(record) if record is not None else None,
+            accept_current=accept_current,
+        )
+        prev_seq, prev_hash = verification.head_seq, verification.head_hash
+        written: list[dict[str, Any]] = []
+        if repair.needed:
+            for body in [*map(event_record, repair.events), repair.note]:
+                chained = chain(body, prev_seq, prev_hash)
+                written.append(chained)
+                prev_seq, prev_hash = chained["seq"], chained["hash"]
+            _write(fh, written)
+        return prev_seq, prev_hash, verification.count + len(written), written
+
+    def _current_anchor(self) -> Anchor | None:
+        if self.store is None:
+            return None
+        text = self.store.get_meta(self._anchor_key)
+        self._anchor_text = text
+        if not text:
+            return None
+        try:
+            return Anchor.parse(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError(
+                f"the audit anchor in the state store is damaged: {text[:80]!r}"
+            ) from exc
+
+    def _move_anchor(self, current: Anchor | None, new: Anchor) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.set_meta(self._anchor_key, new.dump(), self._anchor_text)
+        except ConflictError as exc:
+            raise AuditError(f"audit head changed concurrently: {exc}") from exc
 
     def check_mirrors(self) -> None:
         """Before a deploy changes anything: every mirror must be writable."""
@@ -93,23 +177,6 @@ class FileAuditLog:
                 return
             pending.pop(0)
 
-    def _anchor(self, prev_seq: int, prev_hash: str, chained: dict[str, Any]) -> None:
-        if self.store is None:
-            return
-        expected = None if prev_seq == 0 else f"{prev_seq}:{prev_hash}"
-        current = self.store.get_meta(self._anchor_key)
-        if current is not None and current != expected:
-            # the head we hold under the file lock disagrees with the store: keep the store's
-            # record of the truth for `verify` and refuse to paper over it
-            raise AuditError(
-                f"audit log {self.path} does not continue from the head the state store "
-                f"recorded ({current}); run shipsafe audit verify"
-            )
-        try:
-            self.store.set_meta(self._anchor_key, f"{chained['seq']}:{chained['hash']}", current)
-        except ConflictError as exc:
-            raise AuditError(f"audit head changed concurrently: {exc}") from exc
-
     def records(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
         try:
             with open(self.path, encoding="utf-8") as fh:
@@ -125,13 +192,36 @@ class FileAuditLog:
             raise AuditError(f"no audit log at {self.path}") from None
 
     def verify(self) -> Verification:
-        anchor = None
-        if self.store is not None:
-            head = self.store.get_meta(self._anchor_key)
-            if head:
-                seq, _, digest = head.partition(":")
-                anchor = (int(seq), digest)
-        return verify_records(self.records(), anchor)
+        return verify_records(self.records(), self._current_anchor())
+
+
+def _continues(anchor: Anchor | None, seq: int, digest: str) -> bool:
+    """Does the log's last record (seq, digest) equal the anchored head?"""
+    if anchor is None:
+        return True  # no anchor yet: a new log, or a log without a store
+    return (anchor.seq, anchor.hash) == (seq, digest)
+
+
+def _write(fh: Any, records: list[dict[str, Any]]) -> None:
+    fh.seek(0, os.SEEK_END)
+    fh.write(b"".join(canonical_json(r).encode() + b"\n" for r in records))
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _all(fh: Any) -> list[dict[str, Any]]:
+    """Every record of the log (a line that is not a JSON object becomes {}: verify says so)."""
+    fh.seek(0)
+    out: list[dict[str, Any]] = []
+    for line in fh.read().decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            rec = {}
+        out.append(rec if isinstance(rec, dict) else {})
+    return out
 
 
 def _last(fh: Any) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""`shipsafe audit verify`: check the hash chain of the audit log."""
+"""`shipsafe audit verify` / `repair`: check the hash chain of the audit log and its anchor."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from shipsafe.cli.common import AuditOpt, Output, OutputOpt, Settings, StateOpt, exits
+from shipsafe.cli.common import (
+    ActorOpt,
+    AuditOpt,
+    Output,
+    OutputOpt,
+    Settings,
+    StateOpt,
+    exits,
+)
 from shipsafe.errors import AuditError
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -58,6 +66,7 @@ def verify(
                     "records": result.count,
                     "head": result.head_hash,
                     "problems": result.problems,
+                    "notes": result.notes,
                     "anchored": store is not None,
                 }
             )
@@ -67,11 +76,65 @@ def verify(
         typer.echo(
             f"{path}: {result.count} records, chain intact{anchor}; head {result.head_hash[:16]}"
         )
+        for note in result.notes:
+            typer.echo(f"  note: {note}")
     else:
         for problem in result.problems:
             typer.echo(f"shipsafe: {problem}", err=True)
     if not result.ok:
         raise AuditError(f"{path}: the audit chain is broken ({len(result.problems)} problems)")
+
+
+@audit_app.command("repair")
+@exits
+def repair(
+    accept_current_log: Annotated[
+        bool,
+        typer.Option(
+            "--accept-current-log",
+            help="Re-anchor a log that no longer matches its anchor (cut short, replaced), "
+            "if its own chain is intact. Needs --reason; recorded in the log.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (recorded with the repair).")
+    ] = None,
+    state: StateOpt = None,
+    output: OutputOpt = Output.human,
+    audit_log: AuditOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Re-anchor a log that got ahead of its anchor (a process killed between writing a
+    record and moving the anchor): the records past the anchor must be events the state store
+    holds; stored events the log lacks are chained on. Every repair is an audit record."""
+    from shipsafe.cli.common import open_audit
+    from shipsafe.errors import UsageError
+    from shipsafe.identity import detect_actor
+    from shipsafe.store import open_store
+
+    if accept_current_log and not (reason and reason.strip()):
+        raise UsageError("--accept-current-log needs --reason saying why this log is the one")
+    settings = Settings(state=state, output=output, audit_log=audit_log, actor=actor)
+    store = open_store(settings.state, create=False)
+    try:
+        log = open_audit(settings, store)
+        if getattr(log, "location", None):
+            raise UsageError("audit repair works on a file log; a team store's chain is "
+                             "finished by its next writer")
+        who = detect_actor(settings.actor, False).label()
+        done = log.repair(who, reason.strip() if accept_current_log and reason else None)
+        result = log.verify()
+    finally:
+        store.close()
+    if settings.json:
+        typer.echo(json.dumps({"kind": "result", "repaired": done is not None,
+                               "record": done, "ok": result.ok, "records": result.count}))
+    elif done is None:
+        typer.echo(f"{log.path}: nothing to repair ({result.count} records, anchored head)")
+    else:
+        typer.echo(f"{log.path}: {done['message']}; anchored at record {done['seq']}")
+    if not result.ok:
+        raise AuditError(f"{log.path}: still broken after the repair: {result.problems[0]}")
 
 
 @audit_app.command("pending")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shipsafe.engine.context import ApprovalRefused, EngineContext
 from shipsafe.engine.driver import drive
@@ -80,10 +81,13 @@ def start_deploy(
     if decision is not None and (decision.errors or decision.refusals):
         _refuse(ctx, engine, decision, substitutions or [])
     record = engine.record
-    taken_from = _clear_the_way(ctx, record.lock_key, record.id)
-    outcome = ctx.store.acquire_lock(
-        record.lock_key, record.id, ctx.holder, ctx.clock.now(), ctx.lease_seconds
-    )
+    try:
+        taken_from = _clear_the_way(ctx, record.lock_key, record.id)
+        outcome = ctx.store.acquire_lock(
+            record.lock_key, record.id, ctx.holder, ctx.clock.now(), ctx.lease_seconds
+        )
+    except LockedError as exc:
+        _refuse_locked(ctx, engine, decision, substitutions or [], exc)
     ctx.store.create_rollout(record)
     engine.record = ctx.store.get_rollout(record.id)
     _created(engine, decision, substitutions or [])
@@ -99,6 +103,8 @@ def start_deploy(
         engine.start()
     except (PreflightError, ConfigurationError, AuditError) as exc:
         ctx.store.release_lock(record.lock_key, record.id)
+        with suppress(ShipsafeError):  # the store has the event even if the audit log broke
+            engine.emit(EventType.LOCK_RELEASED, message=f"{record.lock_key} released")
         exc.rollout_id = record.id
         raise
     return engine
@@ -178,6 +184,33 @@ def _refuse(
     error = (PolicyViolation if violation else PolicyRefusal)(header, [*lines, header])
     error.rollout_id = engine.record.id
     raise error
+
+
+def _refuse_locked(
+    ctx: EngineContext,
+    engine: RolloutEngine,
+    decision: Decision | None,
+    substitutions: list[str],
+    exc: LockedError,
+) -> NoReturn:
+    """Record (and so audit) a deploy refused because another rollout holds the lock, then
+    raise the LockedError (exit 6) naming the record."""
+    from shipsafe.records import Guardrails
+
+    engine.record.guardrails = Guardrails(
+        policy=engine.record.guardrails.policy,
+        trust_digest=engine.record.guardrails.trust_digest,
+    )  # nothing to enforce or review: it never started
+    ctx.store.create_rollout(engine.record)
+    engine.record = ctx.store.get_rollout(engine.record.id)
+    _created(engine, decision, substitutions)
+    summary = f"refused: {exc.message}"
+    engine.emit(EventType.DEPLOY_REFUSED, Reason.LOCKED, summary, data={"exit_code": 6})
+    engine._to(Phase.ABORTED, Reason.LOCKED, summary)
+    engine.save()
+    engine.emit(EventType.ROLLOUT_FINISHED, Reason.LOCKED, summary, data={"phase": "aborted"})
+    exc.rollout_id = engine.record.id
+    raise exc
 
 
 def _clear_the_way(ctx: EngineContext, key: str, new_id: str) -> str | None:
