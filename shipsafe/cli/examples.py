@@ -50,6 +50,10 @@ EXAMPLES: dict[str, list[str]] = {
         "--capture incident.json -o json",
     ],
     "audit verify": ["shipsafe audit verify", "shipsafe audit verify --audit-log team/audit.jsonl"],
+    "audit repair": [
+        "shipsafe audit repair",
+        "shipsafe audit repair --accept-current-log --reason 'restored from backup, INC-42'",
+    ],
     "audit pending": ["shipsafe audit pending"],
     "keys generate": ["shipsafe keys generate --out ~/.shipsafe/alice.pem"],
     "store init": ["shipsafe store init dynamodb://shipsafe-state"],
