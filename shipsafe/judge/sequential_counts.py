@@ -150,8 +150,9 @@ def log_lik_increment(
             informative, np.log(np.where(informative, ec / np.where(eb > 0, eb, 1), 1.0)), 0.0
         )
     z = a + log_effect
-    # log pi = -softplus(-z), log(1 - pi) = -softplus(z)
-    inc = -x * np.logaddexp(0.0, -z) - y * np.logaddexp(0.0, z)
+    # log pi = z - softplus(z), log(1 - pi) = -softplus(z)
+    softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+    inc = x * z - (x + y) * softplus
     return np.where(informative, inc, 0.0)
 
 
