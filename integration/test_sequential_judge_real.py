@@ -5,7 +5,7 @@ check in `mode: sequential` (canary errors against the stable's, per 5 s step), 
 static breaker plans write today (`result < 0.05` on the canary's 5xx ratio over 10 s)
 watches beside it and never trips: 3 % is under its threshold. A canary as good as stable
 promotes. The demo services fail every 1/share-th request (evenly spread, no randomness),
-so the static breaker's ratio over 10 s (about 50 canary requests) stays at 2-4 %.
+so the static breaker's ratio over 10 s (about 45 canary requests) stays at 2-5 %.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 
 RESPONSES = 'haproxy_server_http_responses_total{{proxy="demo",server="{{{{{side}}}}}"{code}}}'
 JUDGE = "errors-vs-stable"
-ANALYSIS_SECONDS = 150  # interval 5 s x count 30
+ANALYSIS_SECONDS = 150  # the bad canary's analysis: interval 5 s x count 30
+GOOD_ANALYSIS_SECONDS = 60  # the good canary's: long enough to show it is not rolled back
 
 
 def increase(side: str, errors: bool) -> str:
@@ -31,12 +32,12 @@ def increase(side: str, errors: bool) -> str:
     return f"sum(increase({selector}[5s]))"
 
 
-def sequential_plan(rig: Rig, name: str, release: str) -> Path:
+def sequential_plan(rig: Rig, name: str, release: str, seconds: int) -> Path:
     plan: dict[str, Any] = rig.plan(RIG_RELEASE=release)
     plan["analysis"][JUDGE] = {
         "source": "prom",
         "interval": "5s",
-        "count": ANALYSIS_SECONDS // 5,
+        "count": seconds // 5,
         "initialDelay": "10s",
         "judge": {
             "mode": "sequential",
@@ -80,7 +81,9 @@ def test_three_percent_5xx_canary_is_rolled_back_by_the_sequential_judge_not_the
     rig.canary.set_faults(error_share=0.03)
     started = time.monotonic()
 
-    finished = cli.deploy(sequential_plan(rig, "seq-bad", "1.4.0")).wait(timeout=240)
+    finished = cli.deploy(sequential_plan(rig, "seq-bad", "1.4.0", ANALYSIS_SECONDS)).wait(
+        timeout=240
+    )
     took = time.monotonic() - started
 
     assert finished.code == 3, finished.transcript()
@@ -89,29 +92,33 @@ def test_three_percent_5xx_canary_is_rolled_back_by_the_sequential_judge_not_the
     judged = measurements(finished, JUDGE)
     assert judged and judged[-1]["data"]["phase"] == "failed", finished.transcript()
     assert "rate ratio canary/baseline in [" in judged[-1]["message"]
+    assert "analysis failed: errors-vs-stable" in finished.result["message"], finished.result
     static = measurements(finished, "error-rate")
-    assert static, "the static breaker must have been watching"
-    assert all(m["data"]["phase"] == "successful" for m in static), finished.transcript()
-    assert max(m["data"]["value"] for m in static) < 0.05
+    assert len(static) >= 10, "the static breaker must have been watching"
+    # it may read exactly 0.05 once (two errors in forty requests) but never trips:
+    # failureLimit 1 allows one failed measurement
+    failed = [m for m in static if m["data"]["phase"] == "failed"]
+    assert len(failed) <= 1, finished.transcript()
+    assert sorted(m["data"]["value"] for m in static)[len(static) // 2] < 0.05
     assert rig.haproxy.weights() == {"stable": 100, "canary": 0}
     assert took < ANALYSIS_SECONDS, f"rolled back after {took:.0f} s"
     print(f"sequential judge rolled back after {took:.0f} s: {judged[-1]['message']}")
 
 
-@pytest.mark.timeout(ANALYSIS_SECONDS + 150)
+@pytest.mark.timeout(GOOD_ANALYSIS_SECONDS + 150)
 def test_canary_as_good_as_stable_is_promoted_with_the_sequential_judge(
     rig: Rig, cli: ShipsafeCLI
 ) -> None:
     rig.stable.set_faults(error_share=0.005)
     rig.canary.set_faults(error_share=0.005)
 
-    finished = cli.deploy(sequential_plan(rig, "seq-good", "1.5.0")).wait(
-        timeout=ANALYSIS_SECONDS + 90
+    finished = cli.deploy(sequential_plan(rig, "seq-good", "1.5.0", GOOD_ANALYSIS_SECONDS)).wait(
+        timeout=GOOD_ANALYSIS_SECONDS + 90
     )
 
     assert finished.code == 0, finished.transcript()
     assert finished.result["phase"] == "succeeded"
     judged = measurements(finished, JUDGE)
-    assert len(judged) >= ANALYSIS_SECONDS // 5
+    assert len(judged) >= GOOD_ANALYSIS_SECONDS // 5
     assert all(m["data"]["phase"] == "successful" for m in judged), finished.transcript()
     assert rig.haproxy.weights() == {"stable": 0, "canary": 100}
