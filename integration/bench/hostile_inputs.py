@@ -112,7 +112,8 @@ def main() -> None:
     print(f"\nworst: wall {worst_wall:.2f} s, CPU {worst_cpu:.2f} s (whole process, start-up "
           f"included), {worst_rss:.0f} MB; target ≤ 1 s, ≤ 200 MB: "
           f"CPU {'met' if worst_cpu <= 1 else 'MISSED'}, "
-          f"wall {'met' if worst_wall <= 1 else 'MISSED'}, memory {'met' if worst_rss <= 200 else 'MISSED'}")
+          f"wall {'met' if worst_wall <= 1 else 'MISSED'}, "
+          f"memory {'met' if worst_rss <= 200 else 'MISSED'}")
 
 
 if __name__ == "__main__":
