@@ -130,3 +130,63 @@ def test_measurements_are_due_after_the_initial_delay_then_every_interval() -> N
     assert analysis.due_metrics(run, later) == ["m"]
     run.metrics["m"] = analysis.record_measurement(run.metrics["m"], tpl, S, 0.1, "", later)
     assert analysis.next_due(run) == NOW.replace(second=15)
+
+
+def test_an_analysis_that_reaches_its_count_without_a_success_fails() -> None:
+    # limits validate refuses (failureLimit >= count) cannot pass in the engine either
+    lax = AnalysisTemplate.model_construct(**{
+        **template(successCondition="result < 1", count=2).__dict__,
+        "failure_limit": 2, "inconclusive_limit": 2,
+    })
+    phase, message = analysis.assess_metric(lax, run_measurements(lax, [F, I]), False)
+    assert phase == AnalysisPhase.FAILED and "no evidence" in message
+
+
+def test_consecutive_success_limit_completes_on_successes_in_a_row_only() -> None:
+    tpl = template(successCondition="result < 1", count=4, failureLimit=2,
+                   consecutiveSuccessLimit=2)
+    assert analysis.assess_metric(tpl, run_measurements(tpl, [S, F, S]), False)[0] == (
+        AnalysisPhase.RUNNING
+    )
+    assert analysis.assess_metric(tpl, run_measurements(tpl, [S, F, S, S]), False)[0] == (
+        AnalysisPhase.SUCCESSFUL
+    )
+    phase, message = analysis.assess_metric(tpl, run_measurements(tpl, [S, F, S, F]), False)
+    assert phase == AnalysisPhase.INCONCLUSIVE and "consecutiveSuccessLimit" in message
+
+
+def test_after_an_error_the_next_measurement_comes_after_the_error_interval() -> None:
+    slow = template(successCondition="result < 1", interval="5m", errorInterval="10s")
+    state = run_measurements(slow, [E])
+    assert state.next_due == NOW.replace(second=10)
+    state = analysis.record_measurement(state, slow, S, 0.1, "", NOW)
+    assert state.next_due == NOW.replace(minute=5)
+    fast = template(successCondition="result < 1", interval="2s")  # interval is shorter
+    assert run_measurements(fast, [E]).next_due == NOW.replace(second=2)
+
+
+def test_a_dry_run_metric_is_shown_but_never_decides_the_run() -> None:
+    good = template(successCondition="result < 1", count=1)
+    shadow = template(successCondition="result < 1", count=1, dryRun=True)
+    templates = {"a": good, "shadow": shadow}
+    run = analysis.new_run("step-1", analysis.STEP, ["a", "shadow"], templates, NOW)
+    run.metrics["a"] = run_measurements(good, [S], "a")
+    run.metrics["shadow"] = run_measurements(shadow, [F], "shadow")
+    assessed = analysis.assess_run(run, templates)
+    assert assessed.phase == AnalysisPhase.SUCCESSFUL
+    assert assessed.metrics["shadow"].phase == AnalysisPhase.FAILED  # shown as it is
+    breakers = analysis.new_run("breakers", analysis.BREAKER, ["shadow"], templates, NOW)
+    breakers.metrics["shadow"] = run_measurements(shadow, [F, F], "shadow")
+    watched = analysis.assess_run(breakers, templates)
+    assert watched.phase == AnalysisPhase.RUNNING  # a dryRun breaker never trips
+    assert watched.metrics["shadow"].next_due is not None  # and keeps measuring
+
+
+def test_breakers_start_after_the_warm_up_or_their_initial_delay_if_longer() -> None:
+    quick = template(successCondition="result < 1")
+    slow = template(successCondition="result < 1", initialDelay="30s")
+    run = analysis.new_run(
+        "breakers", analysis.BREAKER, ["q", "s"], {"q": quick, "s": slow}, NOW, warmup=10
+    )
+    assert run.metrics["q"].next_due == NOW.replace(second=10)
+    assert run.metrics["s"].next_due == NOW.replace(second=30)

@@ -213,7 +213,7 @@ def assess_run(run: AnalysisRunState, templates: dict[str, AnalysisTemplate]) ->
     if acting:
         worst = min((m.phase for m in acting), key=ANALYSIS_PHASE_ORDER.index)
     else:  # only dryRun metrics: done once each has finished, whatever they say
-        done = all(m.phase.completed for m in out.metrics.values())
+        done = not continuous and all(m.phase.completed for m in out.metrics.values())
         worst = AnalysisPhase.SUCCESSFUL if done else AnalysisPhase.RUNNING
     out.phase = worst
     if worst == AnalysisPhase.SUCCESSFUL:  # every metric passed: say so for each
