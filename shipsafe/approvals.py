@@ -26,8 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from shipsafe.engine.context import ApprovalRefused
-from shipsafe.errors import UsageError
+from shipsafe.errors import ApprovalRefused, UsageError
 from shipsafe.plan.base import PlanModel
 from shipsafe.records import (
     Actor,

@@ -6,6 +6,7 @@
     │   ├── PolicyViolation           the plan or the deploy breaks the policy
     │   ├── UsageError                bad arguments, unknown rollout id, wrong phase for a command
     │   │   ├── WrongPhase                the rollout's phase does not allow the command
+    │   │   ├── IllegalTransition         a phase change the transition table refuses
     │   │   ├── RolloutNotFound           no rollout by that id, prefix or service
     │   │   └── AmbiguousRollout          a prefix that names several rollouts
     │   ├── PreflightError            a check before traffic moved refused the deploy
@@ -20,7 +21,14 @@
     ├── ProviderError             1  a router, metric source or snapshot provider failed
     │   └── TransientProviderError    worth retrying (socket refused, throttled, timeout)
     ├── RollbackFailed            5  the restore could not be verified: page a human
-    └── AuditError                5  the audit chain does not verify
+    ├── AuditError                5  the audit chain does not verify
+    │   caught inside the engine, where the reason becomes an event or a rollback:
+    ├── ApprovalRefused           an approval that does not verify (the reason is audited)
+    ├── DataSnapshotError         a data snapshot cannot be taken or does not verify
+    ├── BlueCheckFailed           blue is not what was snapshotted, or not healthy
+    └── EvidenceMissing           a weight increase without evidence: an engine bug
+
+(ConditionError stays a ValueError in conditions.py: pydantic turns it into a plan error.)
 
 Every class carries a stable `code` (`plan.invalid`, `lock.held`, `preflight.no_data`, ...):
 JSON error lines carry it so agents branch on it, never on the message. A code, once
@@ -33,6 +41,10 @@ the most specific class above (`raise ProviderError(...) from exc`).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipsafe.records import Reason
 
 
 class ExitCode:
@@ -92,6 +104,12 @@ class WrongPhase(UsageError):
     """A command the rollout's phase does not allow (pause a finished rollout)."""
 
     code = "rollout.wrong_phase"
+
+
+class IllegalTransition(UsageError):
+    """A phase change the transition table does not allow (engine/phases.py)."""
+
+    code = "phase.illegal_transition"
 
 
 class RolloutNotFound(UsageError):
@@ -167,6 +185,36 @@ class RollbackFailed(ShipsafeError):
 class AuditError(ShipsafeError):
     exit_code = ExitCode.ROLLBACK_FAILED
     code = "audit.failed"
+
+
+class ApprovalRefused(ShipsafeError):
+    """An approval that does not verify; the reason goes to the audit log."""
+
+    code = "approval.refused"
+
+
+class DataSnapshotError(ShipsafeError):
+    """A data snapshot could not be taken or does not verify (the message says which)."""
+
+    code = "data_snapshot.failed"
+
+
+class BlueCheckFailed(ShipsafeError):
+    """A check of blue failed before cutover or before cutting back; `reason` is the
+    records.Reason the rollback or refusal carries."""
+
+    code = "blue.check_failed"
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EvidenceMissing(ShipsafeError):
+    """The engine was about to raise a weight, or promote, without evidence at the current
+    weight (engine/evidence.py): a bug in the engine, never a plan error."""
+
+    code = "engine.evidence_missing"
 
 
 _LOCATED = re.compile(

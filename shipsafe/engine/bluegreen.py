@@ -8,20 +8,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipsafe.engine import analysis, data
-from shipsafe.errors import ProviderError
+from shipsafe.errors import BlueCheckFailed, DataSnapshotError, ProviderError
 from shipsafe.plan.steps import CutoverSpec
 from shipsafe.records import EventType, MeasurementPhase, Reason, Snapshot, StepState
 
 if TYPE_CHECKING:
     from shipsafe.engine.rollout import RolloutEngine
     from shipsafe.engine.steps import Outcome
-
-
-class BlueCheckFailed(Exception):
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 def identity(engine: RolloutEngine, argv: list[str], timeout: float) -> dict[str, Any]:
@@ -117,7 +110,7 @@ def check_before_cutover(
         if engine.record.guardrails.require_data_snapshot or snapshot.data:
             try:
                 data.verify_all(engine, "cutover")
-            except data.DataSnapshotError as exc:
+            except DataSnapshotError as exc:
                 raise BlueCheckFailed(Reason.SNAPSHOT_UNVERIFIED, str(exc)) from None
         still_blue(engine, snapshot)
         _blue_healthy(engine, spec, now)

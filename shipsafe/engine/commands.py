@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shipsafe.engine import analysis, evidence, steps
-from shipsafe.engine.context import ApprovalRefused
-from shipsafe.errors import UsageError
+from shipsafe.engine.phases import ON_COMMAND
+from shipsafe.errors import ApprovalRefused, UsageError
 from shipsafe.plan.steps import AnalysisStep, ApprovalStep, PromoteStep
 from shipsafe.records import AnalysisPhase, Command, CommandKind, EventType, Phase, Reason
 
@@ -35,21 +35,19 @@ def _apply(engine: RolloutEngine, command: Command, now: datetime) -> str:
     phase = engine.record.phase
     kind = command.kind
     who = command.actor.label()
+    if kind not in ON_COMMAND[phase]:  # the phase moved on since the command was recorded
+        if kind == CommandKind.PROMOTE and phase == Phase.AWAITING_APPROVAL:
+            raise UsageError("promote cannot pass an approval gate: use shipsafe approve")
+        raise UsageError(f"the rollout is {phase.value}")
     if kind in (CommandKind.ROLLBACK, CommandKind.ABORT):
         if phase == Phase.ROLLING_BACK:
             return "already rolling back"
         end = Phase.ABORTED if kind == CommandKind.ABORT else Phase.ROLLED_BACK
-        if phase in (Phase.ROLLED_BACK, Phase.ABORTED):
-            raise UsageError(f"already {phase.value}")
         reason = Reason.MANUAL_ABORT if kind == CommandKind.ABORT else Reason.MANUAL_ROLLBACK
         why = command.args.get("reason") or ""
         engine.begin_rollback(reason, f"{kind.value} by {who}" + (f": {why}" if why else ""), end)
         return f"{kind.value} started"
-    if phase.terminal or phase in (Phase.ROLLING_BACK, Phase.PROMOTING, Phase.PENDING):
-        raise UsageError(f"the rollout is {phase.value}")
     if kind == CommandKind.PAUSE:
-        if phase != Phase.PROGRESSING:
-            raise UsageError(f"the rollout is {phase.value}, not progressing")
         engine._pause(Phase.PAUSED, Reason.MANUAL_PAUSE, f"paused by {who}")
         return "paused"
     if kind == CommandKind.RESUME:

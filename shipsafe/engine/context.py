@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shipsafe.clock import Clock
-from shipsafe.errors import ShipsafeError
+from shipsafe.errors import ApprovalRefused  # noqa: F401 - re-exported for callers
 from shipsafe.providers.metrics.base import MetricSource
 from shipsafe.providers.snapshots.base import DataSnapshotProvider
 from shipsafe.providers.traffic.base import TrafficRouter
@@ -27,12 +27,6 @@ class ProviderFactory(Protocol):
     def metric_source(self, name: str, config: dict[str, Any]) -> MetricSource: ...
 
     def data_snapshot(self, name: str, config: dict[str, Any]) -> DataSnapshotProvider: ...
-
-
-class ApprovalRefused(ShipsafeError):
-    """An approval that does not verify; the reason goes to the audit log."""
-
-    code = "approval.refused"
 
 
 class ApprovalVerifier(Protocol):

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from shipsafe.engine.context import ApprovalRefused, EngineContext
+from shipsafe.engine.context import EngineContext
 from shipsafe.engine.driver import drive
 from shipsafe.engine.events import EventBus
+from shipsafe.engine.phases import phases_allowing
 from shipsafe.engine.rollout import RolloutEngine
 from shipsafe.errors import (
+    ApprovalRefused,
     AuditError,
     ConfigurationError,
     LockedError,
@@ -260,28 +262,10 @@ class CommandResult:
     result: str | None
 
 
-_UNFINISHED = frozenset(
-    {
-        Phase.PENDING,
-        Phase.PROGRESSING,
-        Phase.PAUSED,
-        Phase.AWAITING_APPROVAL,
-        Phase.PROMOTING,
-        Phase.ROLLING_BACK,
-    }
-)
-# commands that make sense per phase; anything else is refused before it is recorded
+# commands that make sense per phase, derived from the one phase table (engine/phases.py);
+# anything else is refused before it is recorded
 _ALLOWED: dict[CommandKind, frozenset[Phase]] = {
-    CommandKind.PROMOTE: frozenset({Phase.PROGRESSING, Phase.PAUSED}),
-    CommandKind.PAUSE: frozenset({Phase.PROGRESSING}),
-    CommandKind.RESUME: frozenset(
-        {Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL, Phase.PROMOTING}
-    ),
-    CommandKind.ABORT: _UNFINISHED,
-    # a succeeded rollout stays open to rollback (the rollback window); a failed rollback
-    # may be tried again once its cause is fixed
-    CommandKind.ROLLBACK: _UNFINISHED | {Phase.SUCCEEDED, Phase.ROLLBACK_FAILED},
-    CommandKind.APPROVE: frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.AWAITING_APPROVAL}),
+    kind: phases_allowing(kind) for kind in CommandKind
 }
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shipsafe.errors import ConfigurationError, ProviderError
+from shipsafe.errors import (
+    ConfigurationError,
+    DataSnapshotError,
+    ProviderError,
+)
 from shipsafe.records import EventType, OperationOutcome
 
 if TYPE_CHECKING:
     from shipsafe.engine.rollout import RolloutEngine
-
-
-class DataSnapshotError(Exception):
-    """A data snapshot could not be taken or does not verify (the message says which)."""
 
 
 def _provider(engine: RolloutEngine, name: str) -> Any:

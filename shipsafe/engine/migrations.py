@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipsafe.engine import data
+from shipsafe.errors import DataSnapshotError
 from shipsafe.plan.steps import MigrateSpec
 from shipsafe.records import EventType, MigrationState, OperationOutcome, Reason, StepState
 from shipsafe.runner import RunResult
@@ -37,7 +38,7 @@ def run(engine: RolloutEngine, spec: MigrateSpec, state: StepState) -> Outcome:
         )
     try:
         data.verify_all(engine, f"migration {spec.name}")
-    except data.DataSnapshotError as exc:
+    except DataSnapshotError as exc:
         return fail(Reason.SNAPSHOT_UNVERIFIED, str(exc))
     entry = MigrationState(
         step=state.index,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shipsafe.errors import UsageError
-from shipsafe.records import Event, EventType, Phase, Reason, RolloutRecord
+from shipsafe.errors import IllegalTransition
+from shipsafe.records import CommandKind, Event, EventType, Phase, Reason, RolloutRecord
 
 P = Phase
+C = CommandKind
 
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     P.PENDING: frozenset({P.PROGRESSING, P.ROLLING_BACK, P.ABORTED}),
@@ -25,8 +26,49 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
 }
 
 
-class IllegalTransition(UsageError):
-    code = "phase.illegal_transition"
+# What a command does in each phase: the phase it leads to (the same phase when it acts
+# without changing phase: promote past a step, an approval recorded, resume with nothing to
+# resume, a rollback already under way). A command missing from a phase's row is refused
+# before it is recorded. The commands allowed per phase are derived from this table, and
+# every target is a transition of TRANSITIONS (tests/test_phase_table.py walks every pair).
+ON_COMMAND: dict[Phase, dict[CommandKind, Phase]] = {
+    P.PENDING: {C.ABORT: P.ROLLING_BACK, C.ROLLBACK: P.ROLLING_BACK},
+    P.PROGRESSING: {
+        C.PROMOTE: P.PROGRESSING,
+        C.PAUSE: P.PAUSED,
+        C.RESUME: P.PROGRESSING,
+        C.APPROVE: P.PROGRESSING,
+        C.ABORT: P.ROLLING_BACK,
+        C.ROLLBACK: P.ROLLING_BACK,
+    },
+    P.PAUSED: {
+        C.PROMOTE: P.PROGRESSING,
+        C.RESUME: P.PROGRESSING,
+        C.APPROVE: P.PAUSED,
+        C.ABORT: P.ROLLING_BACK,
+        C.ROLLBACK: P.ROLLING_BACK,
+    },
+    # the approval is recorded here; the next tick moves on to progressing
+    P.AWAITING_APPROVAL: {
+        C.RESUME: P.AWAITING_APPROVAL,
+        C.APPROVE: P.AWAITING_APPROVAL,
+        C.ABORT: P.ROLLING_BACK,
+        C.ROLLBACK: P.ROLLING_BACK,
+    },
+    P.PROMOTING: {C.RESUME: P.PROMOTING, C.ABORT: P.ROLLING_BACK, C.ROLLBACK: P.ROLLING_BACK},
+    # a succeeded rollout stays open to rollback (the rollback window)
+    P.SUCCEEDED: {C.ROLLBACK: P.ROLLING_BACK},
+    P.ROLLING_BACK: {C.ABORT: P.ROLLING_BACK, C.ROLLBACK: P.ROLLING_BACK},
+    # a failed rollback may be tried again once its cause is fixed
+    P.ROLLBACK_FAILED: {C.ROLLBACK: P.ROLLING_BACK},
+    P.ROLLED_BACK: {},
+    P.ABORTED: {},
+}
+
+
+def phases_allowing(kind: CommandKind) -> frozenset[Phase]:
+    """The phases in which `kind` is accepted, derived from ON_COMMAND."""
+    return frozenset(phase for phase, row in ON_COMMAND.items() if kind in row)
 
 
 def can_transition(current: Phase, to: Phase) -> bool:

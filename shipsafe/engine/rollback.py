@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipsafe.engine import bluegreen, migrations
-from shipsafe.errors import ProviderError
+from shipsafe.errors import BlueCheckFailed, ProviderError
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import EventType, OperationOutcome, Phase, Reason, Snapshot
 
@@ -57,7 +57,7 @@ def run(engine: RolloutEngine) -> None:
             return  # try again next tick
         failed(engine, Reason.RESTORE_ERROR, f"cannot restore the snapshot: {exc}")
         return
-    except bluegreen.BlueCheckFailed as exc:
+    except BlueCheckFailed as exc:
         engine._finish(op, OperationOutcome.ERROR, exc.message)
         failed(engine, exc.reason, exc.message)
         return

@@ -20,7 +20,13 @@ from shipsafe.engine import analysis, commands, evidence, judging, preflight, ro
 from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
 from shipsafe.engine.phases import transition
-from shipsafe.errors import AuditError, ConfigurationError, PreflightError, ProviderError
+from shipsafe.errors import (
+    AuditError,
+    ConfigurationError,
+    EvidenceMissing,
+    PreflightError,
+    ProviderError,
+)
 from shipsafe.plan.analysis import ROUTER_COUNTERS
 from shipsafe.plan.loader import plan_from_record
 from shipsafe.plan.models import Plan
@@ -56,9 +62,6 @@ ENDS_TICK = frozenset({"setWeight", "cutover", "analysis"})
 # how many steps may complete in one tick (instant steps chain; this bounds a bug)
 MAX_STEPS_PER_TICK = 64
 
-
-class EvidenceMissing(RuntimeError):
-    """A traffic increase was attempted without evidence: a bug in the engine, never a plan."""
 
 
 def new_rollout_id(service: str, now: datetime) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipsafe.engine import analysis, bluegreen, data, evidence, migrations
-from shipsafe.errors import ProviderError
+from shipsafe.errors import DataSnapshotError, ProviderError
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
     ApprovalSpec,
@@ -127,7 +127,7 @@ def progress(engine: RolloutEngine, step: Any, state: StepState, now: datetime) 
     if isinstance(spec, DataSnapshotSpec):
         try:
             taken = data.take(engine, spec.data)
-        except data.DataSnapshotError as exc:
+        except DataSnapshotError as exc:
             return fail(Reason.SNAPSHOT_UNVERIFIED, str(exc))
         return done(f"{len(taken)} data snapshot(s) taken and verified")
     if isinstance(spec, CutoverSpec):
