@@ -289,7 +289,7 @@ def _approval_args(
     from shipsafe.durations import parse_duration
     from shipsafe.engine.steps import waiting_gate
     from shipsafe.errors import UsageError
-    from shipsafe.plan.loader import plan_from_record
+    from shipsafe.plan.models import plan_from_record
     from shipsafe.store import open_store
 
     store = open_store(settings.state, create=False)

@@ -54,7 +54,7 @@ def _print_status(
     s: Any, doc: dict[str, Any], record: RolloutRecord, tail: int | None, utc: bool
 ) -> None:
     from shipsafe.engine.steps import rollout_steps
-    from shipsafe.plan.loader import plan_from_record
+    from shipsafe.plan.models import plan_from_record
     from shipsafe.plan.steps import describe_step
     from shipsafe.records import Event, OperationOutcome, Phase
     from shipsafe.render.checks import CheckBoard

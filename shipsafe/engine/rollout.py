@@ -28,8 +28,7 @@ from shipsafe.errors import (
     ProviderError,
 )
 from shipsafe.plan.analysis import ROUTER_COUNTERS
-from shipsafe.plan.loader import plan_from_record
-from shipsafe.plan.models import Plan
+from shipsafe.plan.models import Plan, plan_from_record
 from shipsafe.plan.steps import PromoteStep, describe_step, step_spec
 from shipsafe.providers.metrics.base import MetricQuery, MetricSource, QueryResult
 from shipsafe.providers.traffic.base import TrafficRouter

@@ -224,11 +224,3 @@ def read_text(path: Path, what: str) -> str:
 def load_plan(path: str | Path, substitutions: Substitutions | None = None) -> Plan:
     p = Path(path)
     return load_plan_text(read_text(p, "plan"), str(p), substitutions)
-
-
-def plan_from_record(data: dict[str, Any]) -> Plan:
-    """Rebuild a plan stored with a rollout (already validated when it was deployed)."""
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        raise PlanError(f"the stored plan no longer validates: {exc.errors()[0]['msg']}") from None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from shipsafe.errors import PlanError
 from shipsafe.plan.analysis import BUILTIN_ROUTERS, AnalysisTemplate, Breaker
 from shipsafe.plan.base import Duration, Name, PlanModel
 from shipsafe.plan.notifications import Notification
@@ -138,6 +139,16 @@ BUILTIN_TIMING: dict[str, tuple[float, float]] = {
     "aws-alb": (60.0, 120.0),
     "aws-lambda": (60.0, 120.0),
 }
+
+
+def plan_from_record(data: dict[str, Any]) -> Plan:
+    """Rebuild a plan stored with a rollout (already validated when it was deployed): no
+    YAML here, so the engine needs models only, never the loader."""
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(f"the stored plan no longer validates: {exc.errors()[0]['msg']}") from None
+
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 

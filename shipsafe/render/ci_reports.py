@@ -67,7 +67,7 @@ def gather(
     record: RolloutRecord, events: list[Event], measurements: list[Measurement]
 ) -> Facts:
     from shipsafe.engine.steps import rollout_steps
-    from shipsafe.plan.loader import plan_from_record
+    from shipsafe.plan.models import plan_from_record
     from shipsafe.plan.steps import describe_step
 
     plan = plan_from_record(record.plan)

@@ -1,0 +1,134 @@
+"""The layers of ../shared/DESIGN.md, checked on every import (TYPE_CHECKING ones included):
+records and errors at the bottom import nothing of shipsafe; the plan, judge and approvals
+know nothing of the engine; providers, stores and the audit know nothing of the engine or
+the policy; the engine talks to providers, stores and the audit through their Protocols
+(`base` modules) only and never reads YAML (plan models, not the loader); nothing but the
+CLI imports the CLI."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import shipsafe
+
+ROOT = Path(shipsafe.__file__).parent
+
+# unit (shipsafe.X) -> units it must not import
+BELOW_EVERYTHING = {
+    "engine", "cli", "render", "notify", "policy", "approvals", "providers", "store", "audit",
+    "plan", "judge", "runner",
+}
+FORBIDDEN: dict[str, set[str]] = {
+    "records": BELOW_EVERYTHING | {"errors", "conditions"},
+    "errors": BELOW_EVERYTHING | {"conditions"},
+    "durations": BELOW_EVERYTHING,
+    "clock": BELOW_EVERYTHING,
+    "conditions": BELOW_EVERYTHING,
+    "plan": {"engine", "cli", "render", "notify", "policy", "approvals", "providers", "store",
+             "audit", "judge", "runner"},
+    "judge": {"engine", "cli", "render", "notify", "policy", "approvals", "providers", "store",
+              "audit", "runner"},
+    "approvals": {"engine", "cli", "render", "notify", "policy", "providers", "store", "audit"},
+    "providers": {"engine", "cli", "render", "notify", "policy", "approvals", "store", "audit"},
+    "store": {"engine", "cli", "render", "notify", "policy", "approvals", "audit"},
+    "audit": {"engine", "cli", "render", "notify", "policy", "approvals"},
+    "policy": {"engine", "cli", "render", "notify", "providers", "audit"},
+    "notify": {"engine", "cli", "policy", "approvals", "providers"},
+    "engine": {"cli", "render", "notify"},
+}
+# where a unit may reach into another only through named modules
+ONLY_THROUGH: dict[tuple[str, str], tuple[str, ...]] = {
+    ("engine", "providers"): ("shipsafe.providers.traffic.base", "shipsafe.providers.metrics.base",
+                              "shipsafe.providers.snapshots.base"),
+    ("engine", "store"): ("shipsafe.store.base",),
+    ("engine", "audit"): ("shipsafe.audit.base",),
+    ("engine", "plan"): ("shipsafe.plan.models", "shipsafe.plan.analysis", "shipsafe.plan.steps",
+                         "shipsafe.plan.judge", "shipsafe.plan.targets", "shipsafe.plan.base"),
+    ("store", "providers"): ("shipsafe.providers.aws_common",),
+    ("audit", "providers"): ("shipsafe.providers.aws_common",),
+}
+
+
+def unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def imports(path: Path) -> list[str]:
+    """Every shipsafe module a file imports, `from shipsafe.x import y` as shipsafe.x.y when
+    y is a module, else shipsafe.x."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("shipsafe.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "shipsafe":
+                found += [f"shipsafe.{a.name}" for a in node.names]
+            elif node.module.startswith("shipsafe."):
+                for alias in node.names:
+                    sub = ROOT.joinpath(*node.module.split(".")[1:], alias.name)
+                    is_module = sub.with_suffix(".py").exists() or sub.is_dir()
+                    found.append(f"{node.module}.{alias.name}" if is_module else node.module)
+    return found
+
+
+FILES = sorted(p for p in ROOT.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def own_unit(path: Path) -> str:
+    rel = path.relative_to(ROOT)
+    return rel.parts[0].removesuffix(".py")
+
+
+def violations(path: Path, mine: str) -> list[str]:
+    wrong = []
+    for module in imports(path):
+        other = unit(module)
+        if other == mine or not other:
+            continue
+        if other == "cli" and mine not in ("cli", "__main__"):
+            wrong.append(f"{module}: only the CLI imports the CLI")
+        if other in FORBIDDEN.get(mine, set()):
+            wrong.append(f"{module}: {mine} sits below {other}")
+        through = ONLY_THROUGH.get((mine, other))
+        if through and not module.startswith(through):
+            wrong.append(f"{module}: {mine} reaches {other} only through {', '.join(through)}")
+    return wrong
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_import_respects_the_layers(path: Path) -> None:
+    assert violations(path, own_unit(path)) == []
+
+
+@pytest.mark.parametrize(
+    ("mine", "source", "caught"),
+    [
+        ("engine", "from shipsafe.store.sqlite import SQLiteStore\n", "only through"),
+        ("engine", "from shipsafe.plan.loader import load_plan\n", "only through"),
+        ("engine", "from shipsafe.store import sqlite\n", "only through"),
+        ("plan", "from shipsafe.engine import rollout\n", "sits below engine"),
+        ("records", "import shipsafe.plan.models\n", "sits below plan"),
+        ("store", "from shipsafe.providers.traffic import haproxy\n", "only through"),
+        ("render", "from shipsafe.cli import app\n", "only the CLI"),
+    ],
+)
+def test_the_checker_catches_imports_against_the_layers(
+    tmp_path: Path, mine: str, source: str, caught: str
+) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(source)
+    found = violations(module, mine)
+    assert found and caught in found[0]
+
+
+def test_allowed_imports_pass_the_checker(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from shipsafe.store.base import StateStore\nfrom shipsafe.plan.models import Plan\n"
+        "from shipsafe.records import Phase\n"
+    )
+    assert violations(module, "engine") == []
