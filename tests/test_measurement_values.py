@@ -220,3 +220,40 @@ def test_preflight_refuses_a_stable_target_reading_that_is_not_finite(
     with pytest.raises(PreflightError):
         drive(start_deploy(make_ctx(), make_plan(STEPS)))
     assert not [c for c in router.calls if c[0] == "set"]
+
+
+# --- judge checks: a range holding +-Inf ----------------------------------------------------
+
+
+def _with_canary_reading(base: Any, bad: float) -> Any:
+    def answer(text: str, start: float, end: float, step: float) -> Any:
+        values = base(text, start, end, step)
+        if '"v2"' in text and values:
+            return [bad] * len(values)
+        return values
+
+    return answer
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf], ids=["+inf", "-inf"])
+@pytest.mark.parametrize("mode", ["kayenta", "sequential"])
+def test_a_judge_check_fails_on_a_canary_range_holding_infinity(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: Any, mode: str, bad: float
+) -> None:
+    """An all -Inf canary once scored 100 under Kayenta's rules and was promoted."""
+    from tests import test_judge_checks as judge
+
+    head, steps, base = (
+        (judge.HEAD, judge.STEPS, judge.series())
+        if mode == "kayenta"
+        else (judge.SEQ_HEAD, judge.STEPS.replace("vs-stable", "errors-vs-stable"),
+              judge.counts(0.005))
+    )
+    metrics.answer = 0.001
+    metrics.series = _with_canary_reading(base, bad)
+    engine = start_deploy(make_ctx(), make_plan(steps, head))
+    assert drive(engine, detach=True) == Phase.ROLLED_BACK
+    assert router.weights == {"stable": 100, "canary": 0}
+    judged = [m for m in store.measurements(engine.record.id) if "vs-stable" in m.metric]
+    assert judged and judged[-1].phase is MeasurementPhase.FAILED
+    assert "not a finite number" in judged[-1].message

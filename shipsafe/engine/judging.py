@@ -8,7 +8,9 @@ The verdict becomes an ordinary measurement, so a judge check counts like any ot
     marginal   -> inconclusive (with inconclusiveLimit 0, the default, a human decides)
     fail       -> failed (rollback, with failureLimit 0)
 
-The value recorded is Kayenta's score, or the sequential test's effect estimate. In Kayenta
+The value recorded is Kayenta's score, or the sequential test's effect estimate. A reading
+of +Inf or -Inf on either side fails the measurement before any judging (ranked, it looked
+like an ordinary extreme: an all -Inf canary scored 100). In Kayenta
 mode missing points inside the range are NaN and follow the metric's `nanStrategy`; a series
 with no points at all is "no data" for that side, which Kayenta classifies `Nodata` (or
 `NodataFailMetric` with `mustHaveData`). A sequential judge without one reading of both
@@ -100,6 +102,16 @@ def measure(
             sent.append(result.sent)
             results.append(result)
         data[metric.name] = aligned(results, start, spec.step)
+    infinite = [
+        name for name, sides in data.items() if any(math.isinf(v) for side in sides for v in side)
+    ]
+    if infinite:  # +-Inf ranks as a plain extreme and scored 100: never judge on it
+        return JudgeReading(
+            MeasurementPhase.FAILED,
+            None,
+            f"{infinite[0]}: a reading is +Inf or -Inf, not a finite number",
+            " ; ".join(sent),
+        )
     verdict = kayenta(spec, data) if spec.mode == "kayenta" else sequential(spec, data)
     if verdict is None:  # fail closed, as a plain check does
         phase = (
