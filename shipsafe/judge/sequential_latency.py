@@ -7,11 +7,12 @@ times the baseline's? The test needs no model of the latency distribution:
    upper end c_hi holds (c_hi >= Q_b) at every reading at once with probability
    1 - alpha/2. It comes from a binomial e-process on "how many baseline samples fall at or
    below c" for every candidate c, on a fixed grid of 1 % wide bins.
-2. Each canary sample is compared with c_hi * r (thresholds from the previous reading, so
-   they are fixed before the sample is seen). If the canary's q-quantile is at most
-   r * Q_b, a canary sample exceeds c_hi * r with probability at most 1 - q, so the count
-   of exceedances is tested with a binomial mixture e-process against 1 - q, at level
-   alpha/2.
+2. Each canary sample is compared with c_hi * r, c_hi computed from baseline samples only
+   (up to and including the same reading: other requests, independent of the canary's).
+   If the canary's q-quantile is at most r * Q_b, a canary sample exceeds c_hi * r with
+   probability at most 1 - q, so the count of exceedances is tested with a binomial
+   mixture e-process against 1 - q, at level alpha/2. Canary samples met before the
+   baseline bounds its quantile at all are not counted.
 
 A reading rolls back when the test at r = 1 + tolerance rejects: the false-rollback
 probability is at most alpha/2 + alpha/2 = alpha over any number of readings. Doing this
@@ -43,6 +44,8 @@ _BIN_LOW, _BIN_HIGH, _BIN_STEP = 1e-6, 1e6, 0.01
 _RATIO_STEP, _RATIO_HALF_WIDTH = 0.02, 1.5
 # Alternatives of the binomial mixture: logit offsets 0.1 .. 8 above the null, Cauchy(0, 1).
 _LOGIT_STEP, _LOGIT_MAX = 0.1, 8.0
+# Share of alpha spent on the baseline's quantile bounds; the canary's test gets the rest.
+BASELINE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class LatencyState:
     above: Array  # per ratio: canary samples above c_hi * ratio, cumulative
     below: Array  # per ratio: canary samples below c_lo * ratio, cumulative
     canary_samples: int
+    above_samples: int  # canary samples met with a finite c_hi (the trials of `above`)
+    below_samples: int  # canary samples met with a positive c_lo
     low: float  # running bounds on the log quantile ratio
     high: float
     readings: int = 0
@@ -163,6 +168,8 @@ def start(
         above=zeros,
         below=zeros,
         canary_samples=0,
+        above_samples=0,
+        below_samples=0,
         low=-math.inf,
         high=math.inf,
     )
@@ -210,34 +217,48 @@ def update(state: LatencyState, reading: LatencyReading) -> LatencyState:
 
     canary = np.sort(_samples(reading.canary, "canary"))
     baseline = _samples(reading.baseline, "baseline")
-    ratio = np.exp(state.log_ratio)
-    n = canary.size
-    above = state.above + (n - np.searchsorted(canary, state.c_hi * ratio, side="right"))
-    below = state.below + np.searchsorted(canary, state.c_lo * ratio, side="left")
-    total = state.canary_samples + n
-    threshold = math.log(2.0 / state.alpha)
-    rej_low = log_e_binomial(above, np.asarray(total), 1.0 - state.quantile) >= threshold
-    rej_high = log_e_binomial(below, np.asarray(total), state.quantile) >= threshold
-    run_low = len(ratio) if rej_low.all() else int(np.argmin(rej_low))
-    run_high = len(ratio) if rej_high.all() else int(np.argmin(rej_high[::-1]))
-    low = float(state.log_ratio[run_low - 1]) if run_low > 0 else -math.inf
-    high = float(state.log_ratio[len(ratio) - run_high]) if run_high > 0 else math.inf
-
+    # The baseline's bounds first, with this reading's baseline samples: canary samples are
+    # independent of them (other requests), so comparing with bounds that already include
+    # them keeps the test valid and wastes no canary sample.
     edges = _edges()
     idx = np.clip(np.searchsorted(edges, baseline, side="right") - 1, 0, len(edges) - 2)
     bins = state.baseline_bins + np.bincount(idx, minlength=len(edges) - 1)
     c_hi, c_lo = _quantile_bounds(bins, state.quantile, state.alpha)
+    c_hi, c_lo = min(c_hi, state.c_hi), max(c_lo, state.c_lo)
+
+    ratio = np.exp(state.log_ratio)
+    n = canary.size
+    # Before the baseline bounds its quantile (c_hi infinite, c_lo 0) a canary sample cannot
+    # be compared with anything: it is not counted as a trial, or it would only dilute the
+    # evidence.
+    above, above_n = state.above, state.above_samples
+    if math.isfinite(c_hi):
+        above = above + (n - np.searchsorted(canary, c_hi * ratio, side="right"))
+        above_n += n
+    below, below_n = state.below, state.below_samples
+    if c_lo > 0:
+        below = below + np.searchsorted(canary, c_lo * ratio, side="left")
+        below_n += n
+    threshold = math.log(2.0 / state.alpha)
+    rej_low = log_e_binomial(above, np.asarray(above_n), 1.0 - state.quantile) >= threshold
+    rej_high = log_e_binomial(below, np.asarray(below_n), state.quantile) >= threshold
+    run_low = len(ratio) if rej_low.all() else int(np.argmin(rej_low))
+    run_high = len(ratio) if rej_high.all() else int(np.argmin(rej_high[::-1]))
+    low = float(state.log_ratio[run_low - 1]) if run_low > 0 else -math.inf
+    high = float(state.log_ratio[len(ratio) - run_high]) if run_high > 0 else math.inf
     return LatencyState(
         quantile=state.quantile,
         alpha=state.alpha,
         log_ratio=state.log_ratio,
         center=state.center,
         baseline_bins=bins,
-        c_hi=min(c_hi, state.c_hi),
-        c_lo=max(c_lo, state.c_lo),
+        c_hi=c_hi,
+        c_lo=c_lo,
         above=above,
         below=below,
-        canary_samples=total,
+        canary_samples=state.canary_samples + n,
+        above_samples=above_n,
+        below_samples=below_n,
         low=max(low, state.low),
         high=min(high, state.high),
         readings=state.readings + 1,

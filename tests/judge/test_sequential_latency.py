@@ -95,9 +95,18 @@ def test_samples_on_one_side_only_carry_no_evidence():
         assert not results[-1].worse and not results[-1].no_worse
 
 
-def test_first_reading_cannot_roll_back_before_the_baseline_is_known():
+def test_canary_samples_met_before_the_baseline_is_bounded_are_not_counted():
+    # counted later against the baseline's bound, these would roll back at once
+    results = sl.run(
+        [sl.LatencyReading([10_000.0] * 1000, []), sl.LatencyReading([], [1.0] * 1000)]
+    )
+    assert not results[-1].worse
+    assert results[-1].baseline_quantile_high < 2.0
+
+
+def test_a_reading_judges_its_canary_samples_against_its_own_baseline_samples():
     results = sl.run([sl.LatencyReading([10_000.0] * 1000, [1.0] * 1000)])
-    assert not results[0].worse
+    assert results[0].worse
 
 
 @pytest.mark.parametrize(
