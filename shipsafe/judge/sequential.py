@@ -73,10 +73,10 @@ def count_verdicts(
 
 def judge_counts(data: Counts, *, tolerance: float = 0.0, alpha: float = DEFAULT_ALPHA) -> Verdict:
     """Is the canary's event rate more than (1 + tolerance) times the baseline's?"""
-    verdicts = count_verdicts(data, tolerance=tolerance, alpha=alpha)
-    if not verdicts:
+    last = counts.final(_count_readings(data), tolerance, alpha)
+    if last is None:
         return Verdict(Outcome.UNDECIDED, "no readings yet")
-    return verdicts[-1]
+    return _count_verdict(last, tolerance, alpha)
 
 
 def _sample_readings(data: Samples) -> list[latency.LatencyReading]:

@@ -192,3 +192,18 @@ def test_unusable_reading_is_an_error_never_a_pass(reading):
 def test_out_of_range_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         sc.start(**kwargs)
+
+
+def test_judging_a_whole_series_gives_what_reading_by_reading_gives():
+    rng = np.random.default_rng(15)
+    readings = [
+        sc.CountReading(int(rng.binomial(n, 0.03)), int(rng.binomial(400 - n, 0.01)), n, 400 - n)
+        for n in rng.integers(0, 60, 300)
+    ]
+    state = sc.start(0.1, 0.05)
+    one_by_one = []
+    for reading in readings:
+        state = sc.update(state, reading)
+        one_by_one.append(sc.result(state))
+    assert sc.run(readings, 0.1, 0.05) == one_by_one
+    assert any(r.worse for r in one_by_one)  # the series does cross the bound
