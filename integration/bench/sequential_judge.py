@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -305,6 +306,38 @@ def cell(out: Outcome, method: str) -> str:
     )
 
 
+def judge_speed(rng: np.random.Generator, metrics: int = 50, points: int = 1000) -> None:
+    """One judge_counts call per metric on 1,000 readings each, as the engine calls it."""
+    from shipsafe.judge.base import Counts
+    from shipsafe.judge.sequential import judge_counts
+
+    data = []
+    for _ in range(metrics):
+        nc = rng.poisson(50, points)
+        nb = rng.poisson(950, points)
+        data.append(
+            Counts(
+                canary_events=rng.binomial(nc, 0.006).astype(float).tolist(),
+                canary_trials=nc.astype(float).tolist(),
+                baseline_events=rng.binomial(nb, 0.005).astype(float).tolist(),
+                baseline_trials=nb.astype(float).tolist(),
+            )
+        )
+    judge_counts(data[0])  # warm-up
+    walls, cpus = [], []
+    for _ in range(5):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for d in data:
+            judge_counts(d)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    print(
+        f"\nSequential count judge, {metrics} metrics x {points} readings: "
+        f"wall p50 {1000 * sorted(walls)[2]:.0f} ms, CPU p50 {1000 * sorted(cpus)[2]:.0f} ms "
+        f"(5 runs; load average {os.getloadavg()[0]:.1f})"
+    )
+
+
 def mean_requests(out: Outcome, method: str) -> float:
     d = out.decided(method)
     return float(out.requests[method][d].mean()) if d.any() else math.nan
@@ -390,6 +423,7 @@ def main() -> None:
                     f"| {effect} | {w:.0%} | {r} | {cells} | {looks:.2f} | {seq / oracle_n:.2f} |",
                     flush=True,
                 )
+    judge_speed(np.random.default_rng(args.seed))
     print(f"\nCPU time: {time.process_time() - began:.0f} s")
 
 
