@@ -405,3 +405,25 @@ def test_preflight_accepts_an_error_counter_with_no_series_yet(
         make_ctx(), make_plan(STEPS.replace("vs-stable", "errors-vs-stable"), SEQ_HEAD)
     )
     assert drive(engine) == Phase.SUCCEEDED
+
+
+def test_a_judge_breaker_is_evidence_the_weight_waits_for(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, recorder: Any
+) -> None:
+    metrics.series = series()
+    steps = (
+        "breakerWarmup: 5s\nbreakers:\n  - analysis: vs-stable\n"
+        "steps:\n  - setWeight: 10\n  - setWeight: 30\n"
+    )
+    engine = start_deploy(make_ctx(), make_plan(steps, HEAD))
+    assert drive(engine) == Phase.SUCCEEDED
+    verified = recorder.of("weight_verified")
+    assert verified and all("vs-stable" in e.data["required"] for e in verified)
+    # 30 % came only after a successful judgement taken while the canary held 10 %
+    judged_at_10 = [
+        e
+        for e in recorder.of("measurement")
+        if e.data["metric"] == "vs-stable" and e.data.get("weight") == 10
+    ]
+    set_30 = next(e for e in recorder.of("weight_set") if e.data["weight"] == 30)
+    assert any(e.data["phase"] == "successful" and e.time <= set_30.time for e in judged_at_10)
