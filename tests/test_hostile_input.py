@@ -157,3 +157,21 @@ def test_the_builtin_policy_caps_waits_at_a_day(tmp_path: Path) -> None:
     plan.write_text(head + "steps:\n  - setWeight: 5\n  - pause: {duration: 25h}\n")
     code, output = validate(plan)
     assert code == 2 and "(maxDuration)" in output, output
+
+
+def test_a_reader_that_goes_away_does_not_turn_exit_2_into_1(tmp_path: Path) -> None:
+    """`shipsafe validate bad.yaml 2>&1 | head -1`: the pipe closes while the problems are
+    printed; the exit code is still the error's."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(HOSTILE["a list at the top"][0])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipsafe", "validate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # gone before the first line
+    assert proc.wait(timeout=60) == 2

@@ -151,7 +151,7 @@ def exits(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ShipsafeError as exc:
-            _report(exc, output)
+            _report_unless_gone(exc, output)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -166,7 +166,7 @@ def exits(fn: F) -> F:
         except Exception as exc:  # an internal error: say so in one line
             if os.environ.get("SHIPSAFE_DEBUG"):
                 raise
-            _report(
+            _report_unless_gone(
                 ShipsafeError(
                     f"internal error: {type(exc).__name__}: {exc} (SHIPSAFE_DEBUG=1 shows more)"
                 ),
@@ -175,6 +175,26 @@ def exits(fn: F) -> F:
             raise typer.Exit(ExitCode.INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report_unless_gone(exc: ShipsafeError, output: Any) -> None:
+    """Report, unless the reader of our output went away (`shipsafe validate x 2>&1 | head
+    -1`): the exit code must still be the error's, not 1 from a BrokenPipeError."""
+    import sys
+
+    try:
+        _report(exc, output)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        from shipsafe.render.human import silence_stdout
+
+        silence_stdout()
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stderr.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 def _report(exc: ShipsafeError, output: Any) -> None:
