@@ -102,10 +102,18 @@ def test_a_judge_with_a_query_or_condition_is_refused(extra, message):
 def test_a_judge_on_a_source_without_ranges_is_refused():
     head = HEAD.replace(
         "  prom: {provider: prometheus",
+        '  app: {provider: http, url: "http://127.0.0.1:9"}\n  prom: {provider: prometheus',
+    ).replace("  vs-stable:\n    source: prom", "  vs-stable:\n    source: app")
+    with pytest.raises(PlanError, match=r"reads time ranges.*use a prometheus or cloudwatch"):
+        make_plan(STEPS, head)
+
+
+def test_a_judge_may_read_cloudwatch():
+    head = HEAD.replace(
+        "  prom: {provider: prometheus",
         "  cw: {provider: cloudwatch, region: us-east-1}\n  prom: {provider: prometheus",
     ).replace("  vs-stable:\n    source: prom", "  vs-stable:\n    source: cw")
-    with pytest.raises(PlanError, match="reads time ranges"):
-        make_plan(STEPS, head)
+    assert make_plan(STEPS, head).analysis["vs-stable"].source == "cw"
 
 
 def test_judge_queries_with_unknown_variables_are_refused():

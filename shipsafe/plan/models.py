@@ -182,15 +182,15 @@ def _strings(value: Any) -> list[str]:
 def _check_judge_source(
     plan: Plan, name: str, source: str
 ) -> list[tuple[tuple[str | int, ...], str]]:
-    """A judge reads ranges: only Prometheus sources answer them."""
+    """A judge reads ranges: Prometheus and CloudWatch sources answer them."""
     config = plan.metric_sources.get(source)
-    if config is None or config.provider == "prometheus":
+    if config is None or config.provider in ("prometheus", "cloudwatch"):
         return []
     return [
         (
             ("analysis", name, "judge"),
             f"a judge reads time ranges, which metric source {source!r} "
-            f"({config.provider}) does not answer; use a prometheus source",
+            f"({config.provider}) does not answer; use a prometheus or cloudwatch source",
         )
     ]
 

@@ -318,3 +318,33 @@ def test_inline_metrics_inside_math_become_hidden_inputs(stubbed: Any) -> None:
         "TargetGroup=targetgroup/green/2)"
     )
     assert source(client, now=lambda: NOW).query(MetricQuery(text, 30)).value == 0.0
+
+
+# ranges (judge checks) --------------------------------------------------------------------
+
+
+def test_a_range_is_one_datapoint_per_period_oldest_first(aws: Any) -> None:
+    put(aws, 3, ago=150)
+    put(aws, 4, ago=90)
+    put(aws, 5, ago=30)
+    end = datetime.now(UTC).timestamp()
+    result = source().query_range(ERRORS, end - 240, end, 60)
+    values = [v for _, v in result.points]
+    stamps = [t for t, _ in result.points]
+    assert sorted(values) == [3.0, 4.0, 5.0] and stamps == sorted(stamps)
+    assert '"Period":60' in result.sent
+
+
+def test_a_range_with_no_datapoints_is_no_data(aws: Any) -> None:
+    end = datetime.now(UTC).timestamp()
+    assert source().query_range(ERRORS, end - 600, end, 60).points == ()
+
+
+def test_alarms_have_no_range(aws: Any) -> None:
+    with pytest.raises(ProviderError, match="not a series"):
+        source().query_range("ALARMS(checkout-5xx)", 0.0, 600.0, 60)
+
+
+def test_a_range_step_must_be_a_cloudwatch_period(aws: Any) -> None:
+    with pytest.raises(ProviderError, match="multiple of 60"):
+        source().query_range(ERRORS, 0.0, 600.0, 45)
