@@ -39,6 +39,7 @@ HOSTILE: dict[str, tuple[bytes, int, str]] = {
     "only a comment": (b"# nothing\n", 1, "empty"),
     "a python tag": (b"a: !!python/name:os.system x\n", 1, "not valid YAML"),
     "a bad timestamp": (b"a: 1\nb: !!timestamp 2026-13-45\n", 2, "cannot be read as timestamp"),
+    "an empty tagged integer": (b"a: 1\nb: !!int \n", 2, "cannot be read as int"),  # fuzzer
     "an integer too long for Python": (b"a: 1\nb: " + b"9" * 5000 + b"\n", 2, "cannot be read"),
     "an undefined alias": (b"a: 1\nb: *nope\n", 2, "undefined alias"),
     "a duplicate anchor": (b"a: &x 1\nb: &x 2\n", 2, "duplicate anchor"),

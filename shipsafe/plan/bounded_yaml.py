@@ -181,7 +181,8 @@ def _scalar(node: yaml.ScalarNode, line: int) -> Any:
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise YamlLimit(f"not valid YAML: {problem}", line) from None
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
-        # `!!int abc`, `!!timestamp 2026-13-45`, `!!bool maybe`, 5,000-digit integers
+    except Exception:  # PyYAML's scalar constructors raise whatever their parsing meets:
+        # `!!int abc`, `!!int ` (IndexError), `!!timestamp 2026-13-45`, `!!bool maybe`,
+        # 5,000-digit integers
         kind = node.tag.rsplit(":", 1)[-1]
         raise YamlLimit(f"the value cannot be read as {kind}", line) from None
