@@ -3,6 +3,7 @@
 #   haproxy, prometheus    Debian packages (bookworm: HAProxy 2.6, Prometheus 2.42)
 #   setpriv                util-linux, for the rig's parent-death signal (Essential in Debian)
 #   tmux                   a real terminal for the human-output test (capture-pane)
+#   chromium               headless, to open `shipsafe report`'s HTML in a real browser
 #   --with-python          also python3 >= 3.11 with venv and pip (for the quick start on a
 #                          bare machine; CI's Python comes with its image)
 # Python packages are not installed here: `pip install -e '.[test]'` brings them.
@@ -32,12 +33,13 @@ have haproxy || missing+=(haproxy)
 have prometheus || missing+=(prometheus)
 have setpriv || missing+=(util-linux)
 have tmux || missing+=(tmux)
+have chromium || missing+=(chromium)
 if $with_python && ! python_ok; then
     missing+=(python3 python3-venv python3-pip)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install.sh: haproxy, prometheus, setpriv and tmux are installed; nothing to do"
+    echo "install.sh: haproxy, prometheus, setpriv, tmux and chromium are installed; nothing to do"
     exit 0
 fi
 

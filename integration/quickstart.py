@@ -7,7 +7,8 @@ runs `shipsafe deploy` on plans/local-canary.yaml twice:
   1. release 1.1.0, healthy: 5% -> 25% -> 50% -> 100%, promoted (exit 0);
   2. release 1.2.0, whose canary answers 30% of requests with 5xx: the built-in error-rate
      check (HAProxy's own counters, as a breaker or in the analysis) fails at the first
-     weight and shipsafe restores the snapshot by itself (exit 3).
+     weight and shipsafe restores the snapshot by itself (exit 3);
+then writes `shipsafe report` of that rollback to quickstart-rollback.html (and .png).
 Exits 0 when both end as they should; everything is stopped and removed on the way out.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from integration.rig import Rig
 
 BAD_ERROR_SHARE = 0.3
+REPORT = Path("quickstart-rollback.html").resolve()
 
 
 def say(text: str) -> None:
@@ -39,6 +41,16 @@ def deploy(plan: Path, state: Path) -> int:
         # shipsafe got the same Ctrl-C and rolls back to its snapshot: let it finish that
         process.wait(timeout=60)
         raise
+
+
+def report(state: Path) -> bool:
+    """`shipsafe report` of the last rollout of the demo, written where the quick start ran
+    (the rig's directory goes away with it)."""
+    argv = [sys.executable, "-m", "shipsafe", "report", "demo", "--state", str(state),
+            "--out", str(REPORT), "--png", str(REPORT.with_suffix(".png"))]
+    print("$ shipsafe report demo --out", REPORT.name, "--png", REPORT.with_suffix(".png").name,
+          flush=True)
+    return subprocess.run(argv).returncode == 0
 
 
 def main() -> int:
@@ -64,10 +76,13 @@ def main() -> int:
         bad_weights = rig.haproxy.weights()
         print(f"   exit {bad}; HAProxy weights: {bad_weights}")
         print(f"   what users got: {rig.load.tally(since=mark)}", flush=True)
+        say("the report of that rollback: one HTML file (and a PNG)")
+        reported = report(state)
         say("stopping the rig")
 
     ok = (
-        good == 0
+        reported
+        and good == 0
         and good_weights == {"stable": 0, "canary": 100}
         and bad == 3
         and bad_weights == {"stable": 100, "canary": 0}
@@ -75,6 +90,7 @@ def main() -> int:
     elapsed = time.monotonic() - started
     if ok:
         say(f"done in {elapsed:.0f}s: 1.1.0 promoted, 1.2.0 rolled back by its error-rate check")
+        print(f"   open {REPORT} in a browser: the rollback on one time axis (works offline)")
         return 0
     say(f"unexpected outcome after {elapsed:.0f}s: good exit {good}, bad exit {bad}")
     return 1

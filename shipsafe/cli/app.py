@@ -18,6 +18,7 @@ from shipsafe.cli import (
     plan_commands,
     policy_commands,
     replay_command,
+    report_command,
 )
 
 app = typer.Typer(
@@ -65,6 +66,7 @@ app.add_typer(keys_commands.keys_app, name="keys")
 app.add_typer(aws_commands.store_app, name="store")
 app.add_typer(policy_commands.policy_app, name="policy")
 app.add_typer(aws_group.aws_group, name="aws")
+app.command()(report_command.report)
 app.command()(plan_commands.schema)
 app.command()(replay_command.replay)
 examples.attach(app)
