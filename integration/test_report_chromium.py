@@ -72,8 +72,10 @@ def test_the_report_of_a_rollback_renders_offline_with_its_series_and_marker(
     # the plot: the weight, each check's line, the failed readings, the marker of the trip
     # and of the restore, each an element of the rendered SVG
     for gid in ("series-weight", "series-error-rate", "threshold-error-rate",
-                "marker-breaker", "marker-restored"):
+                "marker-restored"):
         assert re.search(rf'<g id="{gid}"', dom), gid
+    # what stopped it: a breaker's trip, or the failed analysis of a step
+    assert re.search(r'<g id="marker-(breaker|failed)"', dom)
     failed = [d for d in recorded if d["metric"] == "error-rate" and d["phase"] == "failed"]
     group = re.search(r'<g id="failed-error-rate">(.*?)</g>\s*</g>', dom, re.S)
     assert group is not None and group.group(1).count("<use") == len(failed) > 0
@@ -81,6 +83,6 @@ def test_the_report_of_a_rollback_renders_offline_with_its_series_and_marker(
     assert [r[1] for r in data["checks"]["error-rate"]["readings"]] == [
         d["value"] for d in recorded if d["metric"] == "error-rate"
     ]
-    assert "breaker" in {m[1] for m in data["markers"]}
+    assert {m[1] for m in data["markers"]} & {"breaker", "failed"}
     assert data["weight"][-1][1] == 0  # traffic restored: the canary back at 0%
     assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"

@@ -96,6 +96,12 @@ def gather(
         if e.type == EventType.BREAKER_TRIPPED:
             metric = str(e.data.get("metric", ""))
             checks.setdefault(metric, CheckSummary(metric)).tripped = True
+        elif e.type == EventType.ANALYSIS_COMPLETED and e.data.get("phase") in ("failed",
+                                                                                  "error"):
+            # a step's analysis that failed names the checks that failed it ("error-rate: ")
+            for name, check in checks.items():
+                if f"{name}: " in e.message:
+                    check.tripped = True
     for step in steps:
         for e in by_step.get(step.number, []):
             if e.type == EventType.STEP_STARTED:
@@ -134,7 +140,7 @@ def markdown(facts: Facts) -> str:
         lines += ["", "| check | where | measured | failed | errors | last | condition |",
                   "|---|---|---|---|---|---|---|"]
         for c in facts.checks.values():
-            name = f"**{c.name}** ⚡ tripped" if c.tripped else c.name
+            name = f"**{c.name}** ⚡ stopped it" if c.tripped else c.name
             lines.append(
                 f"| {name} | {', '.join(sorted(c.runs))} | {c.measured} | {c.failed} | "
                 f"{c.errors} | {_shown(c.last)} | `{c.condition}` |"
@@ -176,7 +182,7 @@ def junit(facts: Facts) -> str:
             f"{_shown(c.last)} ({c.condition})"
         )
         if c.tripped:
-            ET.SubElement(case, "failure", message=f"breaker {c.name} tripped").text = detail
+            ET.SubElement(case, "failure", message=f"{c.name} stopped the rollout").text = detail
             failures += 1
         else:
             ET.SubElement(case, "system-out").text = detail

@@ -80,6 +80,7 @@ class HumanRenderer:
             progress_seconds if progress_seconds is not None else _progress_seconds()
         )
         self._last_text = ""
+        self._said: set[str] = set()
         self._last_progress: datetime | None = None
         self.closed = False
         self.summary = Summary()
@@ -115,8 +116,14 @@ class HumanRenderer:
             if event.type != EventType.PHASE_CHANGED:
                 return
             text = f"{event.data.get('from')} -> {event.data.get('to')}"
+        elif (
+            event.type == EventType.ROLLOUT_FINISHED and text in self._said and not self.verbose
+        ):
+            # the cause was said when the rollback began: the end says only how it ended
+            text = str(event.data.get("phase", "finished")).replace("_", " ")
         else:
             self._last_text = text
+        self._said.add(text)
         self._line(event, style, icon, text)
         if event.type == EventType.ROLLOUT_FINISHED and self.final_checks:
             for line in self.summary.checks.lines():  # the readings, once, at the end

@@ -119,6 +119,11 @@ def gather(
             markers.append(Marker(e.time, "approval", f"approved: {e.data.get('gate', '')}"))
         elif e.type == EventType.BREAKER_TRIPPED:
             markers.append(Marker(e.time, "breaker", f"breaker {e.data.get('metric')} tripped"))
+        elif e.type == EventType.ANALYSIS_COMPLETED and e.data.get("phase") in ("failed",
+                                                                                "error"):
+            if e.data.get("run") != "breakers":  # a breaker's own failure is its trip
+                markers.append(Marker(e.time, "failed", f"analysis {e.data.get('run')} "
+                                      f"{e.data.get('phase')}"))
         elif e.type == EventType.ROLLBACK_STARTED:
             markers.append(Marker(e.time, "rollback", "rollback"))
         elif e.type == EventType.ROLLBACK_FINISHED:

@@ -4,7 +4,8 @@ its thresholds, a judge's confidence bounds - with the steps, approvals, the tri
 and the moment traffic was restored as vertical markers across every panel.
 
 Artists carry ids (`gid`) in the SVG: `series-weight`, `series-<check>`, `threshold-<check>`,
-`marker-breaker`, `marker-restored`, ... so a test (or a reader) can find them."""
+`marker-breaker` (or `marker-failed` for a step's analysis), `marker-restored`, ... so a
+test (or a reader) can find them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ _MARKER_STYLE = {
     "step": ("#9aa0a6", ":", 0.8),
     "approval": ("#1a73e8", "-", 1.2),
     "breaker": ("#d93025", "-", 1.6),
+    "failed": ("#d93025", "-", 1.6),
     "rollback": ("#f29900", "--", 1.0),
     "restored": ("#188038", "--", 1.6),
     "promoted": ("#188038", "-", 1.6),
@@ -61,8 +63,8 @@ def figure(data: ReportData, zone: tzinfo) -> Any:
     span = max((data.end - start).total_seconds(), 1.0)
     right = data.end + timedelta(seconds=span * 0.04)
     top = axes[0]
-    labelled = [m for m in data.markers if m.kind in ("breaker", "restored", "approval",
-                                                        "promoted")]
+    labelled = [m for m in data.markers if m.kind in ("breaker", "failed", "restored",
+                                                        "approval", "promoted")]
     for i, m in enumerate(labelled):  # staggered, so markers close in time stay readable
         late = (m.time - start).total_seconds() > span / 2
         top.annotate(
@@ -73,7 +75,12 @@ def figure(data: ReportData, zone: tzinfo) -> Any:
         )
     locator = mdates.AutoDateLocator(tz=zone)
     axes[-1].xaxis.set_major_locator(locator)
-    axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=zone))
+    if span >= 20:
+        axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=zone))
+    else:  # a rollout over within seconds: tenths of a second tell the ticks apart
+        axes[-1].xaxis.set_major_formatter(
+            lambda x, pos=None: mdates.num2date(x, tz=zone).strftime("%H:%M:%S.%f")[:-5]
+        )
     axes[-1].set_xlim(start, right)
     r = data.record
     fig.suptitle(
