@@ -91,7 +91,7 @@ def gather(
     audit: AuditRange | None,
     now: datetime,
 ) -> ReportData:
-    from shipsafe.plan.loader import plan_from_record
+    from shipsafe.plan.models import plan_from_record
 
     plan = plan_from_record(record.plan)
     checks: dict[str, CheckSeries] = {}
