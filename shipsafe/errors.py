@@ -21,6 +21,7 @@
     ├── ProviderError             1  a router, metric source or snapshot provider failed
     │   └── TransientProviderError    worth retrying (socket refused, throttled, timeout)
     ├── RollbackFailed            5  the restore could not be verified: page a human
+    ├── LeaseLost                 5  another process took the rollout's lease: this one stops
     ├── AuditError                5  the audit chain does not verify
     │   caught inside the engine, where the reason becomes an event or a rollback:
     ├── ApprovalRefused           an approval that does not verify (the reason is audited)
@@ -180,6 +181,13 @@ class TransientProviderError(ProviderError):
 class RollbackFailed(ShipsafeError):
     exit_code = ExitCode.ROLLBACK_FAILED
     code = "rollback.failed"
+
+
+class LeaseLost(ShipsafeError):
+    """This process's lease (its fencing epoch) is stale: another process took the rollout
+    over. Nothing more may be written, to the store or to the router; the process stops."""
+
+    exit_code = ExitCode.ROLLBACK_FAILED
 
 
 class AuditError(ShipsafeError):

@@ -96,6 +96,7 @@ class Reason(StrEnum):
     NO_EVIDENCE = "no_evidence"  # a required check has no success at the current weight
     ANALYSIS_HELD = "analysis_held"  # onFailure: hold: the weight is held, measured afresh
     LOCKED = "locked"  # another rollout of the service holds the lock: deploy refused (exit 6)
+    INTERNAL_ERROR = "internal_error"  # a bug met after traffic moved: rolled back anyway
 
 
 class ActorKind(StrEnum):
@@ -440,6 +441,8 @@ class LockInfo(Record):
     holder: str
     lease_expires_at: datetime | None  # None: parked (waiting for a human, no driver needed)
     acquired_at: datetime
+    # the fencing token: a new one, higher than every earlier one, at every acquisition
+    epoch: int = 0
 
     def live(self, now: datetime) -> bool:
         return self.lease_expires_at is None or self.lease_expires_at > now

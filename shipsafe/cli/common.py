@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from shipsafe.errors import ExitCode, ShipsafeError
+from shipsafe.interrupts import LeaveNow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -163,6 +162,17 @@ def exits(fn: F) -> F:
         except KeyboardInterrupt:
             typer.echo("shipsafe: interrupted", err=True)
             raise typer.Exit(130) from None
+        except LeaveNow as exc:  # a second signal outside a drive: whatever began is left
+            from shipsafe.errors import RollbackFailed
+
+            _report(
+                RollbackFailed(
+                    f"{exc.signal_name} again: stopped; a rollout this command began is left "
+                    "for `shipsafe rollback ID` (`shipsafe list` names it)"
+                ),
+                output,
+            )
+            raise typer.Exit(ExitCode.ROLLBACK_FAILED) from None
         except Exception as exc:  # an internal error: say so in one line
             if os.environ.get("SHIPSAFE_DEBUG"):
                 raise
@@ -216,20 +226,6 @@ def _report(exc: ShipsafeError, output: Any) -> None:
         return
     for line in lines:
         typer.echo(f"shipsafe: {line}" if not problems else line, err=True)
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """CI cancels jobs with SIGTERM: treat it like Ctrl-C (roll back), not a silent death."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def is_tty() -> bool:

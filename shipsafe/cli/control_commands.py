@@ -55,12 +55,13 @@ def act(
         session,
     )
     from shipsafe.engine.control import submit_command
+    from shipsafe.interrupts import rollback_on_signal
     from shipsafe.records import CommandKind
 
     kind = CommandKind(kind_name)
     rollout_id = resolve_id(settings.state, rollout_id, env)
 
-    with session(settings, create_store=False) as s:
+    with session(settings, create_store=False) as s, rollback_on_signal():
         waiting = LeaseWait(s, rollout_id, kind.value)
         try:
             result = submit_command(

@@ -84,6 +84,7 @@ def deploy(
     )
     from shipsafe.engine.control import start_deploy
     from shipsafe.errors import PolicyViolation
+    from shipsafe.interrupts import rollback_on_signal
     from shipsafe.plan.loader import load_plan
     from shipsafe.plan.substitute import Substitutions
     from shipsafe.policy import load_policy
@@ -115,17 +116,18 @@ def deploy(
             )
             raise
         s.audit.check_mirrors()  # before anything changes: the audit must have its homes
-        engine = start_deploy(
-            s.ctx,
-            loaded,
-            policy=rules,
-            parent_id=parent,
-            emergency=emergency,
-            emergency_reason=reason,
-            request_override=request_override,
-            substitutions=substitutions.applied,
-        )
-        drive_to_end(s, engine, detach)
+        with rollback_on_signal():  # from here a signal asks for a rollback (interrupts.py)
+            engine = start_deploy(
+                s.ctx,
+                loaded,
+                policy=rules,
+                parent_id=parent,
+                emergency=emergency,
+                emergency_reason=reason,
+                request_override=request_override,
+                substitutions=substitutions.applied,
+            )
+            drive_to_end(s, engine, detach)
         record = s.ctx.store.get_rollout(engine.record.id)
         ci_outputs.write(s.ctx.store, record.id, summary, junit)
         code = exit_code_for(record)

@@ -1,5 +1,6 @@
 """One CLI invocation's wiring: identity, store, renderer, audit log, engine context; and
-driving a rollout to its end with Ctrl-C / SIGTERM turned into a rollback."""
+driving a rollout to its end (SIGINT, SIGTERM and SIGHUP turned into a rollback request by
+shipsafe.interrupts; a second one within 5 s leaves the rollout for `shipsafe rollback`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from typing import Any
 
 import typer
 
+from shipsafe import interrupts
 from shipsafe.audit.file import FileAuditLog
-from shipsafe.cli.common import Settings, open_audit, sigterm_as_interrupt
+from shipsafe.cli.common import Settings, open_audit
 from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
-from shipsafe.engine.driver import drive, interrupt
+from shipsafe.engine.driver import StopDriving, drive, interrupt
 from shipsafe.engine.rollout import RolloutEngine
-from shipsafe.errors import ExitCode, RollbackFailed, StoreError
+from shipsafe.errors import ExitCode, LeaseLost, RollbackFailed, StoreError
 from shipsafe.identity import detect_actor
-from shipsafe.records import Phase, Reason, RolloutRecord
+from shipsafe.records import EventType, Phase, Reason, RolloutRecord
 from shipsafe.render.human import HumanRenderer
 from shipsafe.render.json_lines import JsonLinesRenderer
 from shipsafe.store import open_store
@@ -72,6 +74,7 @@ def session(
             providers=providers or Registry(),
             actor=actor,
             subscribers=subscribers,
+            lease_store=lambda: open_store(settings.state, create=False),
         )
         yield Session(settings, ctx, renderer, audit)
     finally:
@@ -102,7 +105,7 @@ class ProgressClock:
         self.inner.sleep(seconds)
 
 
-class TimedOut(Exception):
+class TimedOut(StopDriving):
     """`deploy --timeout` ran out (raised between ticks, never inside one)."""
 
 
@@ -130,9 +133,11 @@ class DeadlineClock:
 
 
 def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:
-    """Drive; the first Ctrl-C/SIGTERM rolls back, a second one leaves the rollout as it is.
-    A `deploy --timeout` that runs out rolls back too."""
-    with sigterm_as_interrupt():
+    """Drive; a signal's rollback request is handled by the driver between ticks, and a
+    `deploy --timeout` that runs out rolls back too. What stops this process from writing
+    becomes exit 5 with the command that finishes the job."""
+    rollout_id = engine.record.id
+    try:
         try:
             return drive(engine, detach=detach)
         except TimedOut as exc:
@@ -140,25 +145,44 @@ def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:
             engine.record = engine.ctx.store.get_rollout(engine.record.id)
             interrupt(engine, f"deploy --timeout {exc} ran out before the rollout ended")
             return drive(engine, detach=False)
-        except StoreError as exc:
-            # the driver cannot record what it does, so it must stop doing anything
-            raise RollbackFailed(
-                f"the state store failed while driving {engine.record.id} ({exc}); traffic may "
-                f"be mid-step: shipsafe rollback {engine.record.id} once the store answers"
-            ) from exc
-        except KeyboardInterrupt:
-            s.say("interrupted: rolling back to the snapshot (Ctrl-C again to leave it)", "yellow")
-            try:
-                engine.record = engine.ctx.store.get_rollout(engine.record.id)
-                interrupt(engine, f"interrupted by {engine.ctx.actor.label()}")
-                return drive(engine, detach=False)
-            except KeyboardInterrupt:
-                s.say(
-                    f"left {engine.record.id} {engine.record.phase.value}; finish it with "
-                    f"shipsafe rollback {engine.record.id}",
-                    "bold red",
-                )
-                return Phase.ROLLBACK_FAILED
+    except LeaseLost as exc:
+        raise LeaseLost(
+            f"{exc}; `shipsafe status {rollout_id}` shows what the new driver does"
+        ) from None
+    except StoreError as exc:
+        # the driver cannot record what it does, so it must stop doing anything
+        raise RollbackFailed(
+            f"the state store failed while driving {rollout_id} ({exc}); traffic may "
+            f"be mid-step: shipsafe rollback {rollout_id} once the store answers"
+        ) from exc
+    except interrupts.LeaveNow as signalled:
+        raise RollbackFailed(_left_by_signal(s, engine, signalled.signal_name)) from None
+
+
+def _left_by_signal(s: Session, engine: RolloutEngine, signal_name: str) -> str:
+    """A second signal: leave the rollout for `rollback` (its lock parked, so that command
+    takes over at once rather than after the lease runs out), and say so."""
+    ctx = engine.ctx
+    rollout_id = engine.record.id
+    where = ""
+    try:
+        record = ctx.store.get_rollout(rollout_id)
+        weight = record.runtime.canary_weight
+        where = f" {record.phase.value}" + (f" with the canary at {weight}%" if weight else "")
+        if not record.phase.terminal:
+            ctx.store.park_lock(record.lock_key, ctx.holder)
+            engine.emit(
+                EventType.NOTICE,
+                message=f"{signal_name} again: left{where} for `shipsafe rollback {rollout_id}`",
+                data={"signal": signal_name},
+            )
+    except (StoreError, LeaseLost):
+        pass  # the message below is what matters now
+    return (
+        f"{signal_name} again within {interrupts.SECOND_SIGNAL_SECONDS:g}s: stopped driving "
+        f"{rollout_id}, left{where} with nobody driving it; finish it with "
+        f"`shipsafe rollback {rollout_id}`"
+    )
 
 
 def exit_code_for(record: RolloutRecord, *, asked_to_end: bool = False) -> int:

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipsafe.clock import Clock
 from shipsafe.errors import ApprovalRefused  # noqa: F401 - re-exported for callers
@@ -17,6 +17,9 @@ from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import Actor, Approval, Command, Event, RolloutRecord
 from shipsafe.runner import CommandRunner, SubprocessRunner
 from shipsafe.store.base import StateStore
+
+if TYPE_CHECKING:
+    from shipsafe.engine.lease import Lease
 
 
 class ProviderFactory(Protocol):
@@ -91,7 +94,28 @@ class EngineContext:
     verify_timeout: float = 30.0
     # how many times a restore is tried before the rollback is declared failed
     restore_attempts: int = 3
+    # opens a second handle on the same store for the lease's heartbeat thread (None: the
+    # driver renews the lease itself every tick, as tests with a fake clock do)
+    lease_store: Callable[[], StateStore] | None = None
+    # the lease held while a rollout is driven (engine.driver sets it)
+    lease: Lease | None = None
+    # how long a router may retry by itself right now (None: as configured); the driver sets
+    # it to the breaker interval while breakers are watched, so they never wait for a router
+    router_retry_budget: Callable[[], float | None] = lambda: None
 
     def __post_init__(self) -> None:
+        from shipsafe.engine.lease import FencedProviders
+
         if not self.holder:
             self.holder = new_holder(self.actor)
+        if not isinstance(self.providers, FencedProviders):
+            self.providers = FencedProviders(
+                self.providers, self.guard_router_write, lambda: self.router_retry_budget()
+            )
+
+    def guard_router_write(self) -> None:
+        """Immediately before every router write: the epoch in the store is still ours, and
+        the lease has time left to finish the write (LeaseLost otherwise)."""
+        if self.lease is not None:
+            self.lease.guard()
+        self.store.check_fence()

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from shipsafe import interrupts
+from shipsafe.engine import rollback
 from shipsafe.engine.context import EngineContext
 from shipsafe.engine.driver import drive
 from shipsafe.engine.events import EventBus
@@ -241,6 +243,7 @@ def _clear_the_way(ctx: EngineContext, key: str, new_id: str) -> str | None:
         data={"holder": info.holder},
     )
     old.reconcile()
+    rollback.note_router_drift(old, restoring=True)
     old.begin_rollback(
         Reason.ABANDONED,
         f"abandoned (driver {info.holder} stopped renewing its lease); rolled back before "
@@ -324,6 +327,8 @@ def submit_command(
             data={"holder": lock.holder, "lease": state},
         )
     engine.reconcile()
+    ends = kind in (CommandKind.ROLLBACK, CommandKind.ABORT)
+    rollback.note_router_drift(engine, restoring=ends or record.phase == Phase.ROLLING_BACK)
     phase = driver(engine, detach=detach)
     applied = store.get_command(command.id) if command.id is not None else command
     return CommandResult(record.id, applied, True, phase, applied.result)
@@ -403,6 +408,8 @@ def _wait_while_driven_elsewhere(
             return CommandResult(rollout_id, applied, False, record.phase, applied.result)
         if not _driven_elsewhere(ctx, rollout_id, key):
             return None
+        if interrupts.INTERRUPTS.take_request() is not None:
+            raise KeyboardInterrupt  # stop waiting; the command stays recorded for the driver
         now = ctx.clock.now()
         if now >= deadline:
             raise ShipsafeError(

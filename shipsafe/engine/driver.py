@@ -1,15 +1,41 @@
-"""The driver: ticks a rollout until it ends (or waits for a human, when detached),
-holding and renewing the (environment, service) lease as it goes."""
+"""The driver: ticks a rollout until it ends (or waits for a human, when detached), holding
+the (environment, service) lease as it goes (engine/lease.py: a heartbeat, fenced writes).
+
+One invariant is enforced here, at the top: once traffic has moved, no exception ends the
+process without a rollback attempt. An unexpected error becomes a rollback with reason
+`internal_error` (its traceback stored with the rollout's events, not printed); only the
+errors that make writing impossible or forbidden pass through: the store failing, the lease
+lost to another process, a second signal (the CLI turns each into exit 5 naming what to do).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from shipsafe.engine.rollout import RolloutEngine
+from shipsafe import interrupts
+from shipsafe.engine import rollback
+from shipsafe.engine.lease import Lease
+from shipsafe.engine.rollout import WATCHED, RolloutEngine
+from shipsafe.errors import LeaseLost, StoreError
 from shipsafe.records import EventType, Phase, Reason
 from shipsafe.runner import PARENT_ENV
+
+# a router call retries at least this long, however short the breaker interval, and at most
+# this long while the rollout goes forward (the engine retries at the next tick)
+MIN_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 2.0
+
+
+class StopDriving(Exception):
+    """Raised between ticks (by an injected clock or hook) to end the drive here; whoever
+    raised it decides what follows (deploy --timeout: a rollback). Not an internal error."""
+
+
+# errors after which this process must not (or cannot) write anything more
+STOPS_WRITING: tuple[type[BaseException], ...] = (LeaseLost, StoreError, interrupts.LeaveNow)
 
 
 @contextmanager
@@ -27,12 +53,61 @@ def parent_marker(rollout_id: str) -> Iterator[None]:
             os.environ[PARENT_ENV] = before
 
 
+@contextmanager
+def holding_lease(engine: RolloutEngine) -> Iterator[Lease]:
+    """The lease for as long as the rollout is driven: a heartbeat thread on a store handle
+    of its own when the context can open one, renewed by the driver every tick otherwise."""
+    ctx = engine.ctx
+    fence = ctx.store.fence
+    handle = ctx.lease_store() if ctx.lease_store is not None and fence is not None else None
+    if handle is not None:
+        handle.fence_to(fence)
+    lease = Lease(handle or ctx.store, fence, ctx.holder, ctx.lease_seconds, ctx.clock)
+    outer, ctx.lease = ctx.lease, lease
+    outer_budget, ctx.router_retry_budget = ctx.router_retry_budget, retry_budget(engine)
+    if handle is not None:
+        lease.start()
+    try:
+        yield lease
+    finally:
+        lease.stop()
+        ctx.lease = outer
+        ctx.router_retry_budget = outer_budget
+        if handle is not None:
+            handle.close()
+
+
+def retry_budget(engine: RolloutEngine) -> Callable[[], float | None]:
+    """While breakers are watched (and while promoting), a router call retries no longer
+    than the shortest breaker interval, and never more than MAX_RETRY_SECONDS: the tick that
+    waits for it would otherwise leave the breakers unmeasured (a refused HAProxy socket held
+    them up for 10 s) and overrun the weight-confirmation timeout (42 s for 30 s). The
+    engine retries at the next tick instead, breakers measured in between. A rollback's
+    restore keeps the router's own, longer retry: nothing is measured then, and the restore
+    must get through."""
+    intervals = [
+        engine.plan.analysis[b.analysis].effective_interval
+        for b in engine.plan.breakers
+        if b.analysis in engine.plan.analysis
+    ]
+    shortest = max(min([*intervals, MAX_RETRY_SECONDS]), MIN_RETRY_SECONDS)
+    bounded = WATCHED | {Phase.PROMOTING}
+    return lambda: shortest if engine.record.phase in bounded else None
+
+
 def drive(engine: RolloutEngine, detach: bool = False) -> Phase:
-    with parent_marker(engine.record.id):
-        return _drive(engine, detach)
+    with parent_marker(engine.record.id), holding_lease(engine) as lease:
+        try:
+            return _drive(engine, detach, lease)
+        except STOPS_WRITING:
+            raise
+        except StopDriving:
+            raise
+        except Exception as exc:  # the invariant: a rollback attempt, never a silent exit
+            return _roll_back_after(engine, exc, lease)
 
 
-def _drive(engine: RolloutEngine, detach: bool) -> Phase:
+def _drive(engine: RolloutEngine, detach: bool, lease: Lease) -> Phase:
     """Tick until the rollout is over; with `detach`, also stop when a human is needed.
 
     On the way out the lock is released (the rollout is over), parked (it waits for a human;
@@ -42,30 +117,113 @@ def _drive(engine: RolloutEngine, detach: bool) -> Phase:
     ctx = engine.ctx
     key = engine.record.lock_key
     while True:
+        safe_point(engine, lease)
         wake = engine.tick()
+        lease.alive()
         phase = engine.record.phase
         if phase == Phase.ROLLBACK_FAILED:
             ctx.store.park_lock(key, ctx.holder)
             return phase
         if phase.terminal:
-            ctx.store.release_lock(key, engine.record.id)
             engine.emit(EventType.LOCK_RELEASED, message=f"{key} released")
+            ctx.store.release_lock(key, engine.record.id)
             return phase
-        if detach and engine.waiting_for_human:
+        if detach and engine.waiting_for_human and not _signalled(engine):
             ctx.store.park_lock(key, ctx.holder)
             return phase
         now = ctx.clock.now()
-        ctx.store.renew_lock(key, ctx.holder, now, ctx.lease_seconds)
+        if not lease.heartbeat_running:  # no heartbeat thread: renew here, every tick
+            lease.beat()
         delay = ctx.poll_seconds
         if wake is not None:
             delay = min(max((wake - now).total_seconds(), 0.0), ctx.poll_seconds)
-        ctx.clock.sleep(delay)
+        if not _signalled(engine):
+            ctx.clock.sleep(delay)
 
 
-def interrupt(engine: RolloutEngine, why: str) -> None:
-    """Roll back on the first Ctrl-C / SIGTERM (the caller then drives to the end)."""
+def _signalled(engine: RolloutEngine) -> bool:
+    """A rollback was asked for by a signal: act on it now rather than sleep or park."""
+    return interrupts.INTERRUPTS.requested is not None
+
+
+def safe_point(engine: RolloutEngine, lease: Lease) -> None:
+    """Between two ticks (no transaction open, no intent without its outcome): a lost
+    lease stops the driver; a signal's rollback request begins the rollback."""
+    lease.check()
+    interrupts.INTERRUPTS.leave_if_asked()
+    signal_name = interrupts.INTERRUPTS.take_request()
+    if signal_name is not None:
+        interrupt(
+            engine, f"interrupted ({signal_name}) by {engine.ctx.actor.label()}", signal_name
+        )
+
+
+def interrupt(engine: RolloutEngine, why: str, signal_name: str | None = None) -> None:
+    """Roll back on request: the first SIGINT / SIGTERM / SIGHUP, or a deploy --timeout that
+    ran out (the driver then drives to the end)."""
     record = engine.record
+    leave = (
+        f"; a second signal within {interrupts.SECOND_SIGNAL_SECONDS:g}s leaves it for "
+        f"`shipsafe rollback {record.id}`"
+        if signal_name
+        else ""
+    )
+    data = {"signal": signal_name} if signal_name else {}
     if record.phase.terminal or record.phase == Phase.ROLLING_BACK:
+        engine.emit(
+            EventType.NOTICE, message=f"{why}: already {record.phase.value}{leave}", data=data
+        )
         return
+    engine.emit(
+        EventType.NOTICE,
+        Reason.MANUAL_ABORT,
+        f"{why}: rolling back to the snapshot{leave}",
+        data=data,
+    )
     engine.begin_rollback(Reason.MANUAL_ABORT, why, Phase.ABORTED)
     engine.save()
+
+
+def _roll_back_after(engine: RolloutEngine, exc: Exception, lease: Lease) -> Phase:
+    """An unexpected error while driving: record it (traceback in the store), then roll back
+    from the stored state. If the rollback itself fails the same way, say so: exit 5."""
+    ctx = engine.ctx
+    trace = traceback.format_exc()
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    # the in-memory record may be half-changed by the tick that failed: the store's is whole
+    engine.record = ctx.store.get_rollout(engine.record.id)
+    engine.bus.take_failures()
+    engine.emit(
+        EventType.NOTICE,
+        Reason.INTERNAL_ERROR,
+        f"{message}; rolling back (the traceback is stored with this event)",
+        data={"traceback": trace, "error": type(exc).__name__},
+    )
+    phase = engine.record.phase
+    if phase.terminal and phase != Phase.ROLLBACK_FAILED:
+        return phase  # it had ended already (the error came after)
+    if phase != Phase.ROLLING_BACK:
+        engine.begin_rollback(Reason.INTERNAL_ERROR, message)
+        engine.save()
+    try:
+        return _drive(engine, detach=False, lease=lease)
+    except STOPS_WRITING:
+        raise
+    except Exception as again:
+        engine.record = ctx.store.get_rollout(engine.record.id)
+        engine.emit(
+            EventType.NOTICE,
+            Reason.INTERNAL_ERROR,
+            f"the rollback met an internal error too: {type(again).__name__}: {again}",
+            data={"traceback": traceback.format_exc(), "error": type(again).__name__},
+        )
+        if engine.record.phase != Phase.ROLLING_BACK:
+            engine.begin_rollback(Reason.INTERNAL_ERROR, message)
+        rollback.failed(
+            engine,
+            Reason.INTERNAL_ERROR,
+            f"{message}; the rollback failed too ({type(again).__name__}: {again})",
+        )
+        engine.save()
+        ctx.store.park_lock(engine.record.lock_key, ctx.holder)
+        return Phase.ROLLBACK_FAILED

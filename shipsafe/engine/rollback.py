@@ -106,3 +106,41 @@ def failed(engine: RolloutEngine, reason: Reason, message: str) -> None:
     engine.emit(
         EventType.ROLLOUT_FINISHED, reason, message, data={"phase": Phase.ROLLBACK_FAILED.value}
     )
+
+
+def note_router_drift(engine: RolloutEngine, restoring: bool) -> None:
+    """On taking a rollout over: compare the router with what the store recorded (the last
+    verified canary weight, or the snapshot before any). A difference means something else
+    wrote to it - a previous driver's late write, a human - and is said out loud; whatever
+    it is, a rollback still restores the snapshot."""
+    runtime = engine.runtime
+    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    if snapshot is None:
+        return
+    router = engine.ctx.providers.router(snapshot.router, snapshot.config)
+    try:
+        if runtime.canary_weight is not None:
+            actual = router.get_weight()
+            if actual == runtime.canary_weight:
+                return
+            recorded = runtime.canary_weight
+            found = f"the router reads canary {actual}%, the store recorded {recorded}%"
+        else:
+            if _router_equals(router, snapshot):
+                return
+            found = (
+                f"the router reads {router.read_state()}, the store recorded the snapshot "
+                f"{snapshot.state}"
+            )
+    except ProviderError as exc:
+        found = f"the router cannot be read ({exc})"
+    end = (
+        "restoring the snapshot anyway"
+        if restoring
+        else "the rollout goes on from the router as it reads now"
+    )
+    engine.emit(
+        EventType.NOTICE,
+        message=f"taking over: {found}; something else wrote to it; {end}",
+        data={"router_drift": True, "recorded_weight": runtime.canary_weight},
+    )

@@ -15,7 +15,11 @@ class JsonLinesRenderer:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: Event) -> None:
-        self.write({"kind": "event", **event.to_json_dict()})
+        line = event.to_json_dict()
+        if isinstance(line.get("data"), dict) and "traceback" in line["data"]:
+            # an internal error's traceback stays in the store (shipsafe status shows it)
+            line["data"] = {k: v for k, v in line["data"].items() if k != "traceback"}
+        self.write({"kind": "event", **line})
 
     def write(self, obj: dict[str, Any]) -> None:
         try:

@@ -7,6 +7,7 @@ library's errors into shipsafe.errors (StoreError, ConflictError, NotAShipsafeSt
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -30,8 +31,30 @@ class LockOutcome:
     HELD = "held"  # already ours (same rollout and holder)
 
 
+@dataclass(frozen=True)
+class Fence:
+    """The lease a store object writes under: the lock's key and the epoch (fencing token)
+    it was given when it took the lock. Another acquisition gives a higher epoch, and from
+    then on every write through a store object fenced with the old one fails (LeaseLost)."""
+
+    key: str
+    epoch: int
+
+
 class StateStore(Protocol):
     url: str
+    # set by acquire_lock (or fence_to): every write is then conditional on this epoch still
+    # being the lock's, in the same transaction (SQLite) or conditional write (DynamoDB)
+    fence: Fence | None
+
+    def fence_to(self, fence: Fence | None) -> None:
+        """Write under `fence` from now on (None: unfenced, as any non-driving process)."""
+        ...
+
+    def check_fence(self) -> None:
+        """LeaseLost unless the fence's epoch is still the lock's (nothing when unfenced).
+        Called immediately before every router write."""
+        ...
 
     # rollouts -----------------------------------------------------------------------------
     def create_rollout(self, record: RolloutRecord) -> None:
@@ -112,11 +135,14 @@ class StateStore(Protocol):
         Succeeds when the lock is free, already held by this rollout with an expired or
         parked lease or the same holder, or held by another rollout whose lease expired
         (TAKEN_OVER). Raises LockedError while another rollout's lease is live or parked.
+        Every acquisition gives the lock a new, higher epoch and fences this store object
+        with it: the previous holder's writes fail from then on.
         """
         ...
 
     def renew_lock(self, key: str, holder: str, now: datetime, lease_seconds: float) -> None:
-        """Extend our lease; LockedError if someone else holds it now."""
+        """Extend our lease; LockedError if someone else holds it now (LeaseLost when this
+        store is fenced and the epoch moved on)."""
         ...
 
     def park_lock(self, key: str, holder: str) -> None:
@@ -124,7 +150,8 @@ class StateStore(Protocol):
         ...
 
     def release_lock(self, key: str, rollout_id: str) -> None:
-        """Free the lock if this rollout holds it."""
+        """Free the lock if this rollout holds it. Fenced on this key: only while the epoch
+        is still ours (LeaseLost otherwise), and the store is unfenced afterwards."""
         ...
 
     def get_lock(self, key: str) -> LockInfo | None: ...
@@ -172,3 +199,13 @@ def lock_outcome(info: LockInfo, rollout_id: str, holder: str, now: datetime) ->
     if expired or (ours and info.lease_expires_at is None):
         return LockOutcome.TAKEN_OVER
     raise LockedError(locked_message(info, now))
+
+
+def lease_lost_message(fence: Fence, info: LockInfo | None) -> str:
+    """Why a fenced write was refused: who holds the lock now."""
+    if info is None:
+        return f"lost the lease on {fence.key} (epoch {fence.epoch}): the lock was released"
+    return (
+        f"lost the lease on {fence.key} (epoch {fence.epoch}): rollout {info.rollout_id} is "
+        f"now driven by {info.holder} under epoch {info.epoch}; this process stops writing"
+    )

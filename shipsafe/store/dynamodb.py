@@ -15,13 +15,17 @@ conditional write, so two writers never overwrite each other.
     operation#ID           ref                  rollout_id  (finish_operation has only the ID)
     command#ID             ref                  rollout_id
     counter                operation | command  n (atomic ADD)
-    lock#ENV/SERVICE       lock                 rollout_id, holder, lease, version, ttl
+    lock#ENV/SERVICE       lock                 rollout_id, holder, lease, version, epoch, ttl
+    counter                lock-epoch           n: every acquisition's epoch (fencing token)
 
 Rollouts are listed newest first through the index `by_created` (gsi1pk = "rollouts",
 gsi1sk = created_at#id, projecting only the filter attributes); their bodies are then read
 with consistent reads. The lock item carries a `ttl` attribute (lease expiry + a day):
 `shipsafe store init` enables DynamoDB's TTL on it so dead locks are eventually removed.
 A parked lock (waiting for a human) has no lease and no ttl.
+
+Fencing: a store object that took a lock writes every item in a transaction with a
+ConditionCheck that the lock's epoch is still its own; after a takeover it writes nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from shipsafe.errors import (
     ConfigurationError,
     ConflictError,
+    LeaseLost,
     LockedError,
     NotAShipsafeStore,
     RolloutNotFound,
@@ -53,7 +58,14 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, ambiguous, lock_outcome, locked_message
+from shipsafe.store.base import (
+    Fence,
+    LockOutcome,
+    ambiguous,
+    lease_lost_message,
+    lock_outcome,
+    locked_message,
+)
 from shipsafe.store.dynamodb_items import (
     INDEX,
     SCHEMA_VERSION,
@@ -84,6 +96,7 @@ class DynamoDBStore:
         self.url = url
         self.table = table
         self._db = client
+        self.fence: Fence | None = None
 
     # opening ------------------------------------------------------------------------------
     @classmethod
@@ -235,11 +248,15 @@ class DynamoDBStore:
         item: dict[str, Any],
         condition: str | None = None,
         values: dict[str, Any] | None = None,
+        fenced: bool = True,
     ) -> None:
         """Put an item; ConflictError when `condition` (names written #name) fails."""
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
         kwargs.update(_expressions(condition=condition, values=values))
         try:
+            if fenced and self.fence is not None:
+                self._fenced_write({"Put": kwargs}, what=f"write {item['pk']['S']}")
+                return
             with self._errors(f"write {item['pk']['S']}"):
                 self._db.put_item(**kwargs)
         except _ConditionFailed:
@@ -252,19 +269,63 @@ class DynamoDBStore:
         update: str,
         condition: str | None = None,
         values: dict[str, Any] | None = None,
+        fenced: bool = True,
     ) -> dict[str, Any]:
-        """Update an item; ConflictError when `condition` fails. Returns the new item."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": _item(pk=pk, sk=sk),
-            "ReturnValues": "ALL_NEW",
-        }
+        """Update an item; ConflictError when `condition` fails. Returns the new item
+        (nothing when fenced: a transaction returns no values)."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Key": _item(pk=pk, sk=sk)}
         kwargs.update(_expressions(update=update, condition=condition, values=values))
         try:
+            if fenced and self.fence is not None:
+                self._fenced_write({"Update": kwargs}, what=f"update {pk}")
+                return {}
             with self._errors(f"update {pk}"):
-                return _plain(self._db.update_item(**kwargs).get("Attributes", {}))
+                return _plain(
+                    self._db.update_item(ReturnValues="ALL_NEW", **kwargs).get("Attributes", {})
+                )
         except _ConditionFailed:
             raise ConflictError(f"{pk} {sk} changed") from None
+
+    # fencing ------------------------------------------------------------------------------
+    def fence_to(self, fence: Fence | None) -> None:
+        self.fence = fence
+
+    def check_fence(self) -> None:
+        fence = self.fence
+        if fence is None:
+            return
+        current = self._get(f"lock#{fence.key}", "lock")
+        info = None if current is None else _lock_info(fence.key, current)
+        if info is None or info.epoch != fence.epoch:
+            raise LeaseLost(lease_lost_message(fence, info))
+
+    def _fence_check(self) -> dict[str, Any]:
+        assert self.fence is not None
+        return {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": _item(pk=f"lock#{self.fence.key}", sk="lock"),
+                **_expressions(condition="#epoch = :epoch", values={":epoch": self.fence.epoch}),
+            }
+        }
+
+    def _fenced_write(self, *writes: dict[str, Any], what: str) -> None:
+        """The writes, and the lock's epoch still ours, in one transaction: LeaseLost when
+        the epoch moved on, _ConditionFailed when a write's own condition failed."""
+        fence = self.fence
+        assert fence is not None
+        try:
+            with self._errors(what):
+                self._db.transact_write_items(TransactItems=[self._fence_check(), *writes])
+        except _ConditionFailed as exc:
+            reasons = _cancellation_reasons(exc.__cause__)
+            if reasons and reasons[0] != "ConditionalCheckFailed":
+                raise  # the fence held; the write's own condition failed
+            current = self._get(f"lock#{fence.key}", "lock")
+            info = None if current is None else _lock_info(fence.key, current)
+            if info is not None and info.epoch == fence.epoch:
+                raise  # reasons unknown but the fence holds: the write's condition failed
+            raise LeaseLost(lease_lost_message(fence, info)) from None
 
     def _query(self, pk: str, prefix: str, newest_first: bool = False) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -313,7 +374,8 @@ class DynamoDBStore:
         raise StoreError(f"state store {self.url}: could not append a {kind} (contention)")
 
     def _next_id(self, kind: str) -> int:
-        attrs = self._update("counter", kind, "ADD #n :one", values={":one": 1})
+        # a counter, not state: numbers taken by a stale writer are simply never used
+        attrs = self._update("counter", kind, "ADD #n :one", values={":one": 1}, fenced=False)
         return int(attrs["n"])
 
     # rollouts -----------------------------------------------------------------------------
@@ -485,27 +547,29 @@ class DynamoDBStore:
     def _insert_numbered(self, kind: str, rollout_id: str, body_for: Any, flag: str) -> int:
         number = self._next_id(kind)
         pk = _rollout_pk(rollout_id)
+        items = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _item(pk=f"{kind}#{number}", sk="ref", rollout_id=rollout_id),
+                    **_expressions(condition="attribute_not_exists(#pk)"),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _item(
+                        pk=pk, sk=_seq_sk(kind, number), body=body_for(number), **{flag: 1}
+                    ),
+                    **_expressions(condition="attribute_not_exists(#pk)"),
+                }
+            },
+        ]
+        if self.fence is not None:
+            self._fenced_write(*items, what=f"write {kind} {number}")
+            return number
         with self._errors(f"write {kind} {number}"):
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": _item(pk=f"{kind}#{number}", sk="ref", rollout_id=rollout_id),
-                            **_expressions(condition="attribute_not_exists(#pk)"),
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": _item(
-                                pk=pk, sk=_seq_sk(kind, number), body=body_for(number), **{flag: 1}
-                            ),
-                            **_expressions(condition="attribute_not_exists(#pk)"),
-                        }
-                    },
-                ]
-            )
+            self._db.transact_write_items(TransactItems=items)
         return number
 
     def _numbered(self, kind: str, number: int) -> tuple[str, dict[str, Any]]:
@@ -612,6 +676,7 @@ class DynamoDBStore:
                 outcome = lock_outcome(_lock_info(key, current), rollout_id, holder, now)
                 version = int(current.get("version", 0)) + 1
                 condition, values = "#version = :seen", {":seen": version - 1}
+            epoch = self._next_id("lock-epoch")
             try:
                 self._put(
                     _item(
@@ -622,32 +687,60 @@ class DynamoDBStore:
                         lease=expires,
                         acquired_at=now.isoformat(),
                         version=version,
+                        epoch=epoch,
                         ttl=int(expires) + TTL_MARGIN_SECONDS,
                     ),
                     condition,
                     values,
+                    fenced=False,
                 )
-                return outcome
             except ConflictError:
                 continue  # someone else moved first: decide again on what is there now
+            self.fence = Fence(key, epoch)
+            return outcome
         raise StoreError(f"state store {self.url}: lock {key} is contended; try again")
+
+    def _lock_write(
+        self, key: str, condition: str, values: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The lock item's own condition, plus our epoch when it is our lease (a transaction
+        cannot check and write one item, so the fence goes into the write's condition)."""
+        if self.fence is None or self.fence.key != key:
+            return condition, values
+        return f"{condition} AND #epoch = :epoch", {**values, ":epoch": self.fence.epoch}
+
+    def _raise_if_stale(self, key: str) -> None:
+        fence = self.fence
+        if fence is None or fence.key != key:
+            return
+        current = self._get(f"lock#{key}", "lock")
+        info = None if current is None else _lock_info(key, current)
+        if info is None or info.epoch != fence.epoch:
+            raise LeaseLost(lease_lost_message(fence, info)) from None
 
     def renew_lock(self, key: str, holder: str, now: datetime, lease_seconds: float) -> None:
         expires = now.timestamp() + lease_seconds
+        condition, values = self._lock_write(
+            key,
+            "#holder = :holder",
+            {
+                ":lease": expires,
+                ":ttl": int(expires) + TTL_MARGIN_SECONDS,
+                ":one": 1,
+                ":holder": holder,
+            },
+        )
         try:
             self._update(
                 f"lock#{key}",
                 "lock",
                 "SET #lease = :lease, #ttl = :ttl ADD #version :one",
-                "#holder = :holder",
-                {
-                    ":lease": expires,
-                    ":ttl": int(expires) + TTL_MARGIN_SECONDS,
-                    ":one": 1,
-                    ":holder": holder,
-                },
+                condition,
+                values,
+                fenced=False,
             )
         except ConflictError:
+            self._raise_if_stale(key)
             current = self._get(f"lock#{key}", "lock")
             if current is None:
                 raise LockedError(
@@ -658,25 +751,35 @@ class DynamoDBStore:
             ) from None
 
     def park_lock(self, key: str, holder: str) -> None:
-        with suppress(ConflictError):  # not ours (any more): nothing to park, as in SQLite
+        condition, values = self._lock_write(
+            key, "#holder = :holder", {":one": 1, ":holder": holder}
+        )
+        try:
             self._update(
                 f"lock#{key}",
                 "lock",
                 "REMOVE #lease, #ttl ADD #version :one",
-                "#holder = :holder",
-                {":one": 1, ":holder": holder},
+                condition,
+                values,
+                fenced=False,
             )
+        except ConflictError:
+            self._raise_if_stale(key)  # not ours (any more): nothing to park, as in SQLite
 
     def release_lock(self, key: str, rollout_id: str) -> None:
+        condition, values = self._lock_write(key, "#rollout_id = :r", {":r": rollout_id})
         try:
             with self._errors(f"release lock {key}"):
                 self._db.delete_item(
                     TableName=self.table,
                     Key=_item(pk=f"lock#{key}", sk="lock"),
-                    **_expressions(condition="#rollout_id = :r", values={":r": rollout_id}),
+                    **_expressions(condition=condition, values=values),
                 )
         except _ConditionFailed:
-            pass  # not held by this rollout: nothing to release, as in SQLite
+            self._raise_if_stale(key)
+            return  # not held by this rollout: nothing to release, as in SQLite
+        if self.fence is not None and self.fence.key == key:
+            self.fence = None
 
     def get_lock(self, key: str) -> LockInfo | None:
         current = self._get(f"lock#{key}", "lock")
@@ -706,4 +809,11 @@ def _lock_info(key: str, item: dict[str, Any]) -> LockInfo:
         holder=item["holder"],
         lease_expires_at=None if lease is None else datetime.fromtimestamp(float(lease), UTC),
         acquired_at=datetime.fromisoformat(item["acquired_at"]),
+        epoch=int(item.get("epoch", 0)),
     )
+
+
+def _cancellation_reasons(exc: BaseException | None) -> list[str]:
+    """The codes of a cancelled transaction, one per item ("None" when that item was fine)."""
+    response = getattr(exc, "response", None) or {}
+    return [str(r.get("Code", "None")) for r in response.get("CancellationReasons") or []]

@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from shipsafe import interrupts
 from shipsafe.errors import (
     ConflictError,
+    LeaseLost,
     LockedError,
     NotAShipsafeStore,
     RolloutNotFound,
@@ -31,7 +33,14 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, ambiguous, lock_outcome, locked_message
+from shipsafe.store.base import (
+    Fence,
+    LockOutcome,
+    ambiguous,
+    lease_lost_message,
+    lock_outcome,
+    locked_message,
+)
 
 SCHEMA_VERSION = "1"
 
@@ -66,9 +75,19 @@ CREATE TABLE approvals (
 );
 CREATE TABLE locks (
     key TEXT PRIMARY KEY, rollout_id TEXT NOT NULL, holder TEXT NOT NULL,
-    lease_expires_at REAL, acquired_at TEXT NOT NULL
+    lease_expires_at REAL, acquired_at TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE lock_epochs (epoch INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
 """
+# added to stores created before fencing (the schema version stays: old readers ignore them)
+_FENCING = [
+    "ALTER TABLE locks ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+    "CREATE TABLE IF NOT EXISTS lock_epochs"
+    " (epoch INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL)",
+]
+_SELECT_LOCK = (
+    "SELECT rollout_id, holder, lease_expires_at, acquired_at, epoch FROM locks WHERE key=?"
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,6 +111,7 @@ class SQLiteStore:
         self.path = path
         self.url = str(path)
         self._conn = conn
+        self.fence: Fence | None = None
 
     # opening ------------------------------------------------------------------------------
     @classmethod
@@ -144,6 +164,7 @@ class SQLiteStore:
                     f"{self.path}: shipsafe store schema {row[0]}, this shipsafe reads "
                     f"{SCHEMA_VERSION}"
                 )
+            self._add_fencing()
         # another process may hold the database briefly: WAL is then already set, or will be
         with contextlib.suppress(sqlite3.OperationalError):
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -151,7 +172,7 @@ class SQLiteStore:
     def _create_schema(self) -> None:
         # One transaction: an interrupted start leaves either nothing or the whole schema.
         try:
-            with self._tx():
+            with self._tx(fenced=False):
                 exists = self._conn.execute(
                     "SELECT 1 FROM sqlite_master WHERE name='meta'"
                 ).fetchone()
@@ -166,8 +187,47 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise NotAShipsafeStore(f"{self.path}: cannot create the store: {exc}") from exc
 
+    def _add_fencing(self) -> None:
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(locks)")}
+        if "epoch" in columns:
+            return
+        try:
+            with self._tx(fenced=False) as c:
+                columns = {row[1] for row in c.execute("PRAGMA table_info(locks)")}
+                if "epoch" not in columns:  # another process may have added it meanwhile
+                    for statement in _FENCING:
+                        c.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot add lock epochs: {exc}") from exc
+
     def close(self) -> None:
         self._conn.close()
+
+    # fencing ------------------------------------------------------------------------------
+    def fence_to(self, fence: Fence | None) -> None:
+        self.fence = fence
+
+    def check_fence(self) -> None:
+        fence = self.fence
+        if fence is None:
+            return
+        rows = self._query(_SELECT_LOCK, (fence.key,))
+        self._refuse_stale(fence, rows[0] if rows else None)
+
+    def _check_fence_in(self, c: sqlite3.Connection) -> None:
+        fence = self.fence
+        if fence is None:
+            return
+        row = c.execute(
+            _SELECT_LOCK, (fence.key,)
+        ).fetchone()
+        self._refuse_stale(fence, row)
+
+    @staticmethod
+    def _refuse_stale(fence: Fence, row: tuple[Any, ...] | None) -> None:
+        if row is None or row[4] != fence.epoch:
+            info = None if row is None else _lock_info(fence.key, row)
+            raise LeaseLost(lease_lost_message(fence, info))
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -176,22 +236,38 @@ class SQLiteStore:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locking) transaction; library errors become StoreError."""
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot write the state store: {exc}") from exc
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
+    def _tx(self, fenced: bool = True) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locking) transaction; library errors become StoreError.
+
+        It always ends (COMMIT or ROLLBACK) before control leaves it, whatever is raised: a
+        second signal waits for it (interrupts.critical), and one left open by an earlier
+        failure is rolled back first rather than failing with "cannot start a transaction
+        within a transaction". A fenced store checks its epoch first, inside the transaction:
+        a stale writer writes nothing."""
+        with interrupts.critical():
+            if self._conn.in_transaction:
+                self._rollback_quietly()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot write the state store: {exc}") from exc
+            try:
+                if fenced:
+                    self._check_fence_in(self._conn)
+                yield self._conn
+            except BaseException:
+                self._rollback_quietly()
+                raise
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._rollback_quietly()
                 raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
+
+    def _rollback_quietly(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -390,33 +466,32 @@ class SQLiteStore:
         self, key: str, rollout_id: str, holder: str, now: datetime, lease_seconds: float
     ) -> str:
         expires = _ts(now) + lease_seconds
-        with self._tx() as c:
-            row = c.execute(
-                "SELECT rollout_id, holder, lease_expires_at, acquired_at FROM locks WHERE key=?",
-                (key,),
-            ).fetchone()
+        with self._tx(fenced=False) as c:
+            row = c.execute(_SELECT_LOCK, (key,)).fetchone()
             if row is None:
                 outcome = LockOutcome.ACQUIRED
             else:
                 outcome = lock_outcome(_lock_info(key, row), rollout_id, holder, now)
+            epoch = c.execute("INSERT INTO lock_epochs (key) VALUES (?)", (key,)).lastrowid
+            assert epoch is not None
             c.execute(
                 "INSERT OR REPLACE INTO locks (key, rollout_id, holder, lease_expires_at,"
-                " acquired_at) VALUES (?, ?, ?, ?, ?)",
-                (key, rollout_id, holder, expires, now.isoformat()),
+                " acquired_at, epoch) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, rollout_id, holder, expires, now.isoformat(), epoch),
             )
+        self.fence = Fence(key, epoch)
         return outcome
 
     def renew_lock(self, key: str, holder: str, now: datetime, lease_seconds: float) -> None:
-        with self._tx() as c:
+        fence = self.fence if self.fence is not None and self.fence.key == key else None
+        with self._tx(fenced=fence is not None) as c:
             cur = c.execute(
                 "UPDATE locks SET lease_expires_at=? WHERE key=? AND holder=?",
                 (_ts(now) + lease_seconds, key, holder),
             )
             if cur.rowcount != 1:
                 row = c.execute(
-                    "SELECT rollout_id, holder, lease_expires_at, acquired_at FROM locks"
-                    " WHERE key=?",
-                    (key,),
+                    _SELECT_LOCK, (key,)
                 ).fetchone()
                 if row is None:
                     raise LockedError(f"lost the lock on {key}: it was released by another process")
@@ -425,20 +500,21 @@ class SQLiteStore:
                 )
 
     def park_lock(self, key: str, holder: str) -> None:
-        with self._tx() as c:
+        fence = self.fence if self.fence is not None and self.fence.key == key else None
+        with self._tx(fenced=fence is not None) as c:
             c.execute(
                 "UPDATE locks SET lease_expires_at=NULL WHERE key=? AND holder=?", (key, holder)
             )
 
     def release_lock(self, key: str, rollout_id: str) -> None:
-        with self._tx() as c:
-            c.execute("DELETE FROM locks WHERE key=? AND rollout_id=?", (key, rollout_id))
+        ours = self.fence is not None and self.fence.key == key
+        with self._tx(fenced=ours) as c:
+            cur = c.execute("DELETE FROM locks WHERE key=? AND rollout_id=?", (key, rollout_id))
+        if ours and cur.rowcount == 1:
+            self.fence = None
 
     def get_lock(self, key: str) -> LockInfo | None:
-        rows = self._query(
-            "SELECT rollout_id, holder, lease_expires_at, acquired_at FROM locks WHERE key=?",
-            (key,),
-        )
+        rows = self._query(_SELECT_LOCK, (key,))
         return _lock_info(key, rows[0]) if rows else None
 
     # meta ---------------------------------------------------------------------------------
@@ -456,11 +532,12 @@ class SQLiteStore:
 
 
 def _lock_info(key: str, row: tuple[Any, ...]) -> LockInfo:
-    rollout_id, holder, expires, acquired = row
+    rollout_id, holder, expires, acquired, epoch = row
     return LockInfo(
         key=key,
         rollout_id=rollout_id,
         holder=holder,
         lease_expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
         acquired_at=datetime.fromisoformat(acquired),
+        epoch=epoch,
     )

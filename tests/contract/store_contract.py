@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shipsafe.errors import ConflictError, LockedError, StoreError, UsageError
+from shipsafe.errors import ConflictError, LeaseLost, LockedError, StoreError, UsageError
 from shipsafe.records import (
     Actor,
     ActorKind,
@@ -35,7 +35,7 @@ from shipsafe.records import (
     RolloutRecord,
     Snapshot,
 )
-from shipsafe.store.base import LockOutcome, StateStore
+from shipsafe.store.base import Fence, LockOutcome, StateStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACTOR = Actor(id="alice", kind=ActorKind.HUMAN, host="laptop")
@@ -354,7 +354,7 @@ class StoreContract:
         info = store.get_lock(self.KEY)
         assert info is not None and info.lease_expires_at == T0 + timedelta(seconds=25)
         other_store.acquire_lock(self.KEY, "r-2", "h2", T0 + timedelta(seconds=30), 15)
-        with pytest.raises(LockedError, match="lost the lock"):
+        with pytest.raises(LeaseLost, match=r"lost the lease .* driven by h2"):
             store.renew_lock(self.KEY, "h1", T0 + timedelta(seconds=31), 15)
 
     def test_renew_after_release_says_released(self, store: StateStore) -> None:
@@ -384,6 +384,111 @@ class StoreContract:
             won = [r for r in results if r == LockOutcome.ACQUIRED]
             refused = [r for r in results if isinstance(r, LockedError)]
             assert len(won) == 1 and len(refused) == 1, results
+
+    # fencing: every acquisition is a new epoch; a stale epoch writes nothing -------------------
+    def test_every_acquisition_gives_a_higher_epoch_even_after_a_release(
+        self, store: StateStore, other_store: StateStore
+    ) -> None:
+        store.acquire_lock(self.KEY, "r-1", "h1", T0, 15)
+        first = store.get_lock(self.KEY)
+        store.release_lock(self.KEY, "r-1")
+        other_store.acquire_lock(self.KEY, "r-1", "h2", T0, 15)
+        second = other_store.get_lock(self.KEY)
+        assert first is not None and second is not None and second.epoch > first.epoch
+        assert store.fence is None  # released: no longer writing under that lease
+        assert other_store.fence == Fence(self.KEY, second.epoch)
+
+    def _stale(self, store: StateStore, other_store: StateStore) -> None:
+        """`store` drives r-0001, then `other_store` takes its lease over."""
+        store.create_rollout(rollout())
+        store.acquire_lock(self.KEY, "r-0001", "h1", T0, 15)
+        store.begin_operation(
+            Operation(rollout_id="r-0001", kind="set_weight", params={}, started_at=T0)
+        )
+        store.add_command(
+            Command(rollout_id="r-0001", kind=CommandKind.PAUSE, actor=ACTOR, created_at=T0)
+        )
+        other_store.acquire_lock(self.KEY, "r-0001", "h2", T0 + timedelta(seconds=16), 15)
+
+    WRITES: dict[str, Callable[[StateStore], Any]] = {
+        "save_rollout": lambda s: s.save_rollout(s.get_rollout("r-0001")),
+        "append_event": lambda s: s.append_event(event()),
+        "add_measurement": lambda s: s.add_measurement(
+            Measurement(rollout_id="r-0001", run="b", metric="m", phase=MeasurementPhase.SUCCESSFUL,
+                        value=0.0, started_at=T0, finished_at=T0, query="q")
+        ),
+        "save_snapshot": lambda s: s.save_snapshot(
+            Snapshot(rollout_id="r-0001", router="fake", config={}, state={}, checksum="c",
+                     taken_at=T0)
+        ),
+        "begin_operation": lambda s: s.begin_operation(
+            Operation(rollout_id="r-0001", kind="restore", params={}, started_at=T0)
+        ),
+        "finish_operation": lambda s: s.finish_operation(
+            s.operations("r-0001")[0].id or 0, OperationOutcome.OK, "", T0
+        ),
+        "add_command": lambda s: s.add_command(
+            Command(rollout_id="r-0001", kind=CommandKind.RESUME, actor=ACTOR, created_at=T0)
+        ),
+        "mark_command_applied": lambda s: s.mark_command_applied(
+            s.pending_commands("r-0001")[0].id or 0, "done", T0
+        ),
+        "add_approval": lambda s: s.add_approval(
+            Approval(rollout_id="r-0001", gate="g", actor=ACTOR, approved_at=T0)
+        ),
+        "set_meta": lambda s: s.set_meta("audit_head:x", "1:aa", None),
+        "create_rollout": lambda s: s.create_rollout(rollout("r-0002")),
+        "renew_lock": lambda s: s.renew_lock("production/checkout", "h1", T0, 15),
+        "park_lock": lambda s: s.park_lock("production/checkout", "h1"),
+        "release_lock": lambda s: s.release_lock("production/checkout", "r-0001"),
+    }
+
+    @pytest.mark.parametrize("write", sorted(WRITES))
+    def test_a_stale_epoch_writes_nothing(
+        self, write: str, store: StateStore, other_store: StateStore
+    ) -> None:
+        self._stale(store, other_store)
+        before = self._everything(other_store)
+        with pytest.raises(LeaseLost, match="driven by h2"):
+            self.WRITES[write](store)
+        assert self._everything(other_store) == before
+
+    def test_the_new_holder_writes_and_an_unfenced_process_still_adds_commands(
+        self, store: StateStore, other_store: StateStore, open_other: Callable[[], StateStore]
+    ) -> None:
+        self._stale(store, other_store)
+        for name in ("save_rollout", "append_event", "begin_operation", "add_command"):
+            self.WRITES[name](other_store)
+        bystander = open_other()  # `shipsafe pause` from a third machine: it drives nothing
+        try:
+            assert bystander.fence is None
+            self.WRITES["add_command"](bystander)
+        finally:
+            bystander.close()
+
+    def test_check_fence_passes_while_ours_and_fails_after_a_takeover(
+        self, store: StateStore, other_store: StateStore
+    ) -> None:
+        store.acquire_lock(self.KEY, "r-1", "h1", T0, 15)
+        store.check_fence()
+        other_store.acquire_lock(self.KEY, "r-1", "h2", T0 + timedelta(seconds=16), 15)
+        with pytest.raises(LeaseLost):
+            store.check_fence()
+        other_store.check_fence()
+
+    def _everything(self, s: StateStore) -> Any:
+        lock = s.get_lock(self.KEY)
+        return (
+            [r.model_dump() for r in s.list_rollouts()],
+            [e.model_dump() for e in s.events("r-0001")],
+            [m.model_dump() for m in s.measurements("r-0001")],
+            s.get_snapshot("r-0001"),
+            [o.model_dump() for o in s.operations("r-0001")],
+            [c.model_dump() for c in s.pending_commands("r-0001")],
+            [a.model_dump() for a in s.approvals("r-0001")],
+            s.get_meta("audit_head:x"),
+            lock.model_dump() if lock else None,
+        )
 
     # meta ---------------------------------------------------------------------------------
     def test_meta_is_compare_and_set(self, store: StateStore, other_store: StateStore) -> None:

@@ -6,13 +6,16 @@ at 0 stuck there). Both weights are sent in one connection (`cmd; cmd`); HAProxy
 after the other, within a millisecond, and does not undo the first when the second fails, so
 both server names are checked before the first write. Any non-blank answer to `set weight` is
 an error (HAProxy answers errors as text). Transient socket errors are retried with tenacity
-for `retryFor`.
+for `retryFor`, or for `retry_budget` when the engine sets a shorter one (while breakers are
+watched, a router call must not hold up their measurements); `before_write`, when set, is
+called before every attempt of a write (the engine's fence: a stale driver sends nothing).
 """
 
 from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -43,6 +46,10 @@ class HAProxyRouter:
         # still change. Both servers are read once (which names the missing one) before the
         # first write.
         self._servers_verified = False
+        # set by the engine (engine/lease.py): a shorter retry while breakers are watched,
+        # and the fence checked before each write attempt
+        self.retry_budget: float | None = None
+        self.before_write: Callable[[], None] | None = None
 
     # transport ----------------------------------------------------------------------------
     def _endpoint(self) -> str:
@@ -103,14 +110,20 @@ class HAProxyRouter:
 
     def command(self, command: str) -> str:
         """One runtime API command (or several joined by '; '), retried while transient."""
+        retry_for = self._retry_for
+        if self.retry_budget is not None:
+            retry_for = min(retry_for, self.retry_budget)
+        write = command.startswith("set ")
         retrying = Retrying(
             retry=retry_if_exception_type(TransientProviderError),
-            stop=stop_after_delay(self._retry_for),
-            wait=wait_exponential(multiplier=0.05, max=1.0),
+            stop=stop_after_delay(retry_for),
+            wait=wait_exponential(multiplier=0.05, max=min(1.0, max(retry_for / 4, 0.05))),
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
+                if write and self.before_write is not None:
+                    self.before_write()
                 return self._once(command)
         raise AssertionError("unreachable")  # pragma: no cover
 
