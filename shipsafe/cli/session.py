@@ -19,7 +19,7 @@ from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
 from shipsafe.engine.driver import StopDriving, drive, interrupt
 from shipsafe.engine.rollout import RolloutEngine
-from shipsafe.errors import ExitCode, LeaseLost, RollbackFailed, StoreError
+from shipsafe.errors import ExitCode, LeaseLost, RollbackFailed, ShipsafeError, StoreError
 from shipsafe.identity import detect_actor
 from shipsafe.records import EventType, Phase, Reason, RolloutRecord
 from shipsafe.render.human import HumanRenderer
@@ -146,17 +146,19 @@ def drive_to_end(s: Session, engine: RolloutEngine, detach: bool) -> Phase:
             interrupt(engine, f"deploy --timeout {exc} ran out before the rollout ended")
             return drive(engine, detach=False)
     except LeaseLost as exc:
-        raise LeaseLost(
+        error: ShipsafeError = LeaseLost(
             f"{exc}; `shipsafe status {rollout_id}` shows what the new driver does"
-        ) from None
+        )
     except StoreError as exc:
         # the driver cannot record what it does, so it must stop doing anything
-        raise RollbackFailed(
+        error = RollbackFailed(
             f"the state store failed while driving {rollout_id} ({exc}); traffic may "
             f"be mid-step: shipsafe rollback {rollout_id} once the store answers"
-        ) from exc
+        )
     except interrupts.LeaveNow as signalled:
-        raise RollbackFailed(_left_by_signal(s, engine, signalled.signal_name)) from None
+        error = RollbackFailed(_left_by_signal(s, engine, signalled.signal_name))
+    error.rollout_id = rollout_id  # the JSON error line names it
+    raise error
 
 
 def _left_by_signal(s: Session, engine: RolloutEngine, signal_name: str) -> str:
