@@ -188,6 +188,7 @@ class LeaseLost(ShipsafeError):
     over. Nothing more may be written, to the store or to the router; the process stops."""
 
     exit_code = ExitCode.ROLLBACK_FAILED
+    code = "lease.lost"
 
 
 class AuditError(ShipsafeError):

@@ -13,7 +13,7 @@ from shipsafe.records import EventType, Phase, Reason
 from shipsafe.store.sqlite import SQLiteStore
 from tests import test_cli
 from tests.conftest import make_plan
-from tests.fakes import FakeMetrics, FakeRouter
+from tests.fakes import FakeRouter
 from tests.test_cli import json_lines, run, write_plan
 
 env = test_cli.env  # the CLI tests' fixtures: a working directory, fake providers
@@ -29,23 +29,22 @@ steps:
 """
 
 
-def broken_after(calls: int) -> Any:
-    """A metric source with a bug: answers `calls` times, then raises a plain KeyError."""
-    seen = []
+def read_back_breaks_at(router: FakeRouter, weight: int) -> None:
+    """The read-back after setting `weight` raises a plain KeyError once (a bug, not a
+    ProviderError the engine expects)."""
 
-    def answer(query: str) -> float:
-        seen.append(query)
-        if len(seen) > calls:
-            raise KeyError("b")
-        return 0.0
+    def on_set(w: int) -> None:
+        if w == weight:
+            router.fail["get"] = KeyError("b")
+            router.fail_times["get"] = 1
 
-    return answer
+    router.on_set = on_set
 
 
 def test_an_unexpected_error_after_traffic_moved_is_rolled_back_as_internal_error(
-    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: SQLiteStore
+    make_ctx: Any, router: FakeRouter, store: SQLiteStore
 ) -> None:
-    metrics.answer = broken_after(3)
+    read_back_breaks_at(router, 30)
     engine = start_deploy(make_ctx(), make_plan(STEPS))
 
     assert drive(engine) == Phase.ROLLED_BACK
@@ -57,14 +56,14 @@ def test_an_unexpected_error_after_traffic_moved_is_rolled_back_as_internal_erro
     (noted,) = [e for e in store.events(record.id) if e.reason == Reason.INTERNAL_ERROR
                 and e.type == EventType.NOTICE]
     assert "Traceback (most recent call last)" in noted.data["traceback"]
-    assert "raise KeyError" in noted.data["traceback"]
+    assert "KeyError: 'b'" in noted.data["traceback"]
     assert store.get_lock(record.lock_key) is None  # released: the rollout is over
 
 
 def test_a_rollback_that_fails_the_same_way_ends_rollback_failed_and_keeps_the_lock(
-    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, store: SQLiteStore
+    make_ctx: Any, router: FakeRouter, store: SQLiteStore
 ) -> None:
-    metrics.answer = broken_after(3)
+    read_back_breaks_at(router, 30)
     router.fail["restore"] = RuntimeError("bug in restore")
     engine = start_deploy(make_ctx(), make_plan(STEPS))
 
@@ -75,18 +74,6 @@ def test_a_rollback_that_fails_the_same_way_ends_rollback_failed_and_keeps_the_l
     assert "the rollback failed too (RuntimeError: bug in restore)" in record.message
     lock = store.get_lock(record.lock_key)
     assert lock is not None and lock.lease_expires_at is None  # parked: nothing deploys over it
-
-
-def read_back_breaks_at(router: FakeRouter, weight: int) -> None:
-    """The read-back after setting `weight` raises a plain KeyError once (a bug, not a
-    ProviderError the engine expects)."""
-
-    def on_set(w: int) -> None:
-        if w == weight:
-            router.fail["get"] = KeyError("b")
-            router.fail_times["get"] = 1
-
-    router.on_set = on_set
 
 
 PLAN = "steps:\n  - setWeight: 10\n  - setWeight: 50\n  - pause: {duration: 1m}\n"
