@@ -149,10 +149,10 @@ def _signal_pending() -> str | None:
 
 
 class FencedRouter:
-    """A router whose writes (set_weight, promote, restore) each pass `guard` first. A
+    """A router whose writes (set_weight, restore) each pass `guard` first. A
     router that retries by itself calls `before_write` before every attempt.
 
-    Once a signal has asked for a rollback, no forward write (set_weight, promote) is sent
+    Once a signal has asked for a rollback, no forward write (set_weight) is sent
     any more, even later in the same tick: it fails as a provider error, the tick ends, and
     the driver begins the rollback at its next safe point. Restores always go."""
 
@@ -201,10 +201,6 @@ class FencedRouter:
     def set_weight(self, canary_percent: int) -> None:
         self._forward()
         self.inner.set_weight(canary_percent)
-
-    def promote(self) -> None:
-        self._forward()
-        self.inner.promote()
 
     def restore(self, state: dict[str, Any]) -> None:
         self.guard()
