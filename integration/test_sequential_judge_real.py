@@ -1,8 +1,8 @@
 """The sequential judge on the real rig (issue 11): HAProxy + Prometheus, 100 req/s, 5 % canary.
 
 A canary answering 3 % 5xx against a stable answering 0.5 % is rolled back by a `judge`
-check in `mode: sequential` (canary errors against the stable's, per 5 s step), while the
-static breaker plans write today (`result < 0.05` on the canary's 5xx ratio over 10 s)
+check in `mode: sequential` (canary errors against the stable's, per 5 s step), while a
+static breaker (`result < 0.05` on the canary's 5xx ratio over 10 s, from Prometheus)
 watches beside it and never trips: 3 % is under its threshold. A canary as good as stable
 promotes. The demo services fail every 1/share-th request (evenly spread, no randomness),
 so the static breaker's ratio over 10 s (about 45 canary requests) stays at 2-5 %.
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 RESPONSES = 'haproxy_server_http_responses_total{{proxy="demo",server="{{{{{side}}}}}"{code}}}'
 JUDGE = "errors-vs-stable"
+STATIC = "static-error-rate"
 ANALYSIS_SECONDS = 150  # the bad canary's analysis: interval 5 s x count 30
 GOOD_ANALYSIS_SECONDS = 60  # the good canary's: long enough to show it is not rolled back
 
@@ -54,8 +55,21 @@ def sequential_plan(rig: Rig, name: str, release: str, seconds: int) -> Path:
             ],
         },
     }
-    # the static breaker exactly as plans/local-canary.yaml writes it
-    plan["breakers"] = [{"analysis": "error-rate"}]
+    # a static breaker: the canary's 5xx ratio over 10 s below 0.05 (what the quick-start
+    # plan read from Prometheus before its built-in 2 s window)
+    plan["analysis"][STATIC] = {
+        "source": "prom",
+        "query": (
+            f"{increase('canary', errors=True).replace('[5s]', '[10s]')}"
+            f" / {increase('canary', errors=False).replace('[5s]', '[10s]')}"
+        ),
+        "successCondition": "result < 0.05",
+        "interval": "2s",
+        "initialDelay": "4s",
+        "failureLimit": 1,
+        "noData": "fail",
+    }
+    plan["breakers"] = [{"analysis": STATIC}]
     plan["steps"] = [
         {"setWeight": 5},
         {"analysis": {"templates": [JUDGE]}},
@@ -93,7 +107,7 @@ def test_three_percent_5xx_canary_is_rolled_back_by_the_sequential_judge_not_the
     assert judged and judged[-1]["data"]["phase"] == "failed", finished.transcript()
     assert "rate ratio canary/baseline in [" in judged[-1]["message"]
     assert "analysis failed: errors-vs-stable" in finished.result["message"], finished.result
-    static = measurements(finished, "error-rate")
+    static = measurements(finished, STATIC)
     assert len(static) >= 10, "the static breaker must have been watching"
     # it may read exactly 0.05 once (two errors in forty requests) but never trips:
     # failureLimit 1 allows one failed measurement
