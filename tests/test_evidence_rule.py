@@ -375,3 +375,23 @@ def test_promote_full_still_waits_for_breaker_evidence(
     read_back = verified_at(recorder, 10)
     assert (intent_at(recorder, 100) - read_back).total_seconds() >= 10  # the warm-up
     assert successes(recorder, "error-rate", 10)
+
+
+def test_a_rollout_recorded_without_evidence_counts_it_afresh_when_resumed(
+    make_ctx: Any, router: FakeRouter, metrics: FakeMetrics, recorder: Recorder, clock: FakeClock
+) -> None:
+    metrics.answer = healthy
+    plan = make_plan("breakers:\n  - analysis: error-rate\nsteps:\n  - setWeight: 10\n")
+    engine = start_deploy(make_ctx(), plan)
+    engine.tick()  # 10% read back
+    engine.record.runtime.evidence = None  # as an older shipsafe stored it
+    engine.save()
+    resumed = RolloutEngine.load(engine.ctx, engine.record.id)
+    assert resumed.record.runtime.evidence is not None
+    assert resumed.record.runtime.evidence.weight == 10
+    afresh = resumed.record.runtime.evidence.read_back_at
+    assert afresh == clock.now()
+    assert drive(resumed) == Phase.SUCCEEDED
+    assert intent_at(recorder, 100) >= afresh
+    assert any(afresh <= e.time <= intent_at(recorder, 100)
+               for e in successes(recorder, "error-rate", 10))

@@ -77,6 +77,13 @@ class RolloutEngine:
         self._router: TrafficRouter | None = None
         self._sources: dict[str, MetricSource] = {}
         self._tick_results: dict[tuple[Any, ...], QueryResult] = {}
+        runtime = record.runtime
+        if runtime.evidence is None and record.phase in WATCHED:
+            # recorded before evidence was kept per weight: it counts afresh from now
+            runtime.evidence = evidence.at_weight(
+                runtime.canary_weight or 0, ctx.clock.now(), self.plan,
+                breakers=runtime.breakers is not None,
+            )
 
     # construction -------------------------------------------------------------------------
     @classmethod
