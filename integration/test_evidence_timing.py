@@ -38,9 +38,13 @@ def intent(finished: Finished, weight: int) -> Event:
     return next(e for e in finished.of_type("weight_intent") if e["data"]["weight"] == weight)
 
 
-def plan_with(rig: Rig, name: str, steps: list[Any], **values: str) -> Path:
+def plan_with(
+    rig: Rig, name: str, steps: list[Any], breakers: list[Any] | None = None, **values: str
+) -> Path:
     plan = rig.plan(**values)
     plan["steps"] = steps
+    if breakers is not None:
+        plan["breakers"] = breakers
     return rig.write_plan(plan, name=f"{name}.yaml")
 
 
@@ -55,11 +59,16 @@ def test_a_pause_after_a_slow_weight_change_lasts_its_full_duration_from_the_rea
         {"setWeight": 30},
         {"analysis": {"templates": ["error-rate"]}},
     ]
-    plan = plan_with(rig, "slow-router", steps, RIG_HAPROXY_SOCKET=str(rig.gate.path))
+    # the breaker and the analysis read Prometheus, not the runtime API that is refused
+    # (the built-in error rate reads HAProxy's counters over that same socket)
+    plan = plan_with(
+        rig, "slow-router", steps, RIG_HAPROXY_SOCKET=str(rig.gate.path),
+        breakers=[{"analysis": "latency-p95"}],
+    )
     running = cli.deploy(plan)
     running.wait_for_type("step_started", timeout=30, step=2, kind="pause")
-    # HAProxy's runtime API refuses connections for 8 s: setWeight 20 (due once the breakers
-    # have evidence at 10%, about 4 s from now) is blocked until it answers again
+    # HAProxy's runtime API refuses connections for 8 s: setWeight 20 (due once the breaker
+    # has evidence at 10%, about 4 s from now) is blocked until it answers again
     rig.gate.refuse_for(8.0)
     finished = running.wait(timeout=90)
 
