@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -20,6 +21,7 @@ from shipsafe.cli import (
     replay_command,
     report_command,
 )
+from shipsafe.errors import ExitCode, UsageError
 
 app = typer.Typer(
     name="shipsafe",
@@ -72,8 +74,37 @@ app.command()(replay_command.replay)
 examples.attach(app)
 
 
+def _json_requested(argv: list[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and i + 1 < len(argv):
+            return argv[i + 1] == "json"
+        if arg in ("-ojson", "--output=json"):
+            return True
+    return os.environ.get("SHIPSAFE_OUTPUT") == "json"
+
+
+def _main_json(argv: list[str]) -> int:
+    """With -o json, bad arguments too end in an error line and the one result line."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="shipsafe", standalone_mode=False)
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise  # not the argument parser's: nothing of ours gets here (exits() maps those)
+        from shipsafe.render.json_lines import JsonLinesRenderer
+
+        message = str(exc.format_message())
+        renderer = JsonLinesRenderer()
+        renderer.error(message, ExitCode.INVALID, code=UsageError.code)
+        renderer.result(None, None, ExitCode.INVALID, message, error=UsageError.code)
+        return ExitCode.INVALID
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     try:
+        if _json_requested(sys.argv[1:]):
+            sys.exit(_main_json(sys.argv[1:]))
         app()
     except KeyboardInterrupt:
         typer.echo("shipsafe: interrupted", err=True)

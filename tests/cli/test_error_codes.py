@@ -3,6 +3,7 @@ the file, line and field); every run ends with exactly one `result` line, refusa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,21 @@ def test_every_error_class_has_its_own_stable_code(cls: type[errors.ShipsafeErro
     others = {c.code for c in classes if c is not cls}
     assert cls.code not in others, f"{cls.__name__} shares its code {cls.code}"
     assert cls.code == cls.code.lower() and " " not in cls.code
+
+
+@pytest.mark.parametrize(
+    "args", [["rollback", "-o", "json"], ["deploy", "--bogus", "x", "--output=json"]]
+)
+def test_bad_arguments_in_json_end_in_an_error_and_the_result_line(
+    env: Path, args: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "shipsafe", *args], capture_output=True,
+                          text=True, cwd=env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    error, final = (json.loads(line) for line in done.stdout.splitlines())
+    assert error["kind"] == "error" and error["error"] == "usage.invalid"
+    assert final == {"kind": "result", "rollout_id": None, "phase": None, "exit_code": 2,
+                     "message": error["message"], "error": "usage.invalid"}
