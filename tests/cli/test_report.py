@@ -92,3 +92,33 @@ def test_help_and_validate_never_import_matplotlib(env: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=env)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_judges_confidence_bounds_are_drawn_when_its_measurements_carry_them(
+    env: Path, rolled_back: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from shipsafe.records import Measurement, MeasurementPhase
+    from shipsafe.store import open_store
+
+    store = open_store(None, create=False)
+    try:
+        now = datetime.now(UTC)
+        for low, high in ((0.7, 1.9), (0.9, 1.4)):
+            store.add_measurement(Measurement(
+                rollout_id=rolled_back, run="step-2", metric="judge-errors",
+                phase=MeasurementPhase.SUCCESSFUL, value=1.1, started_at=now, finished_at=now,
+                query="judge judge-errors",
+                message=f"rate ratio canary/baseline in [{low:.3g}, {high:.3g}] (estimate 1.1, "
+                "e-value 0.4 against <= 1; 12 readings)",
+            ))
+    finally:
+        store.close()
+    assert run("report", rolled_back, "--out", "r.html").exit_code == 0
+    page = (env / "r.html").read_text()
+    assert 'id="bounds-judge-errors"' in page and "rate ratio canary/baseline bounds" in page
+    data = json.loads(re.search(
+        r'id="shipsafe-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert [r[4] for r in data["checks"]["judge-errors"]["readings"]] == [[0.7, 1.9],
+                                                                          [0.9, 1.4]]
