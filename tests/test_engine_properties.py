@@ -1,5 +1,5 @@
 """Property: random faults at random ticks (bad readings, provider errors, a provider's own
-bug, router refusals) never end in a promotion after a failed check, nor in exit 1 once
+bug, router refusals and bugs) never end in a promotion after a failed check, nor in exit 1 once
 traffic moved; a rollout that rolled back leaves the router as the snapshot was.
 
 The engine runs against fakes (tests/fakes.py) on a fake clock: the i-th query about the
@@ -66,7 +66,10 @@ ANSWERS = st.sampled_from([
 ROUTER_FAULTS = st.dictionaries(
     st.sampled_from(["set", "get"]),
     st.tuples(st.sampled_from([ProviderError("socket refused"),
-                               TransientProviderError("socket timed out")]),
+                               TransientProviderError("socket timed out"),
+                               # a router's own bug: the driver's invariant rolls back
+                               # (reason internal_error) instead of exiting 1
+                               RuntimeError("router bug")]),
               st.integers(1, 40)),
     max_size=2,
 )
