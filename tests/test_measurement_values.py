@@ -257,3 +257,9 @@ def test_a_judge_check_fails_on_a_canary_range_holding_infinity(
     judged = [m for m in store.measurements(engine.record.id) if "vs-stable" in m.metric]
     assert judged and judged[-1].phase is MeasurementPhase.FAILED
     assert "not a finite number" in judged[-1].message
+
+
+def test_prometheus_json_nested_thousands_deep_is_a_provider_error() -> None:
+    deep = '{"data": {"result": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    with pytest.raises(ProviderError, match="malformed answer"):
+        prometheus_answering(200, deep).query(MetricQuery("q"))

@@ -79,7 +79,7 @@ class HttpMetrics:
             raise ProviderError(f"http {self.name}: {url} answered HTTP {response.status_code}")
         try:
             document = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, or nested thousands deep
             raise ProviderError(f"http {self.name}: {url} did not answer JSON") from exc
         raw_path = query.args.get("jsonPath")
         value = pick(document, parse_json_path(str(raw_path))) if raw_path else document

@@ -62,8 +62,9 @@ class PrometheusMetrics:
             raise ProviderError(
                 f"prometheus {self.name} at {self.config.url} unreachable: {_short(exc)}"
             ) from exc
-        except (TypeError, KeyError, IndexError, AttributeError) as exc:
-            # the client reads response["data"]["result"]: "data" null, a list, or missing
+        except (TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+            # the client reads response["data"]["result"]: "data" null, a list, or missing;
+            # JSON nested thousands deep does not even parse
             raise ProviderError(
                 f"prometheus {self.name}: malformed answer, no data.result "
                 f"({type(exc).__name__}: {_short(exc)})"
