@@ -27,11 +27,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 python="$venv/bin/python"
 # installed, not merely importable: from this checkout `import shipsafe` works without an
-# install, so the venv's own `shipsafe` script is what tells
-if [ ! -x "$venv/bin/shipsafe" ] || ! "$python" -c 'import shipsafe.cli.app, yaml' 2>/dev/null; then
-    echo "quickstart: installing shipsafe into $venv"
+# install, so the venv's own `shipsafe` script is what tells. The `report` extra (matplotlib)
+# is what the quick start's last step, `shipsafe report` of the rollback, draws with.
+if [ ! -x "$venv/bin/shipsafe" ] || ! "$python" -c 'import shipsafe.cli.app, yaml, matplotlib' 2>/dev/null; then
+    echo "quickstart: installing shipsafe (with its report extra) into $venv"
     "$python" -m pip install --quiet --upgrade pip
-    "$python" -m pip install --quiet -e .
+    "$python" -m pip install --quiet -e '.[report]'
 fi
 
 if $prepare_only; then
