@@ -10,6 +10,7 @@ import pytest
 from integration.rig import Rig
 from integration.rig.haproxy import BACKEND, CANARY, STABLE
 from shipsafe.errors import ConfigurationError, TransientProviderError
+from shipsafe.plan.targets import HAProxyTarget
 from shipsafe.providers.traffic.haproxy import HAProxyRouter, build
 from tests.contract.router_contract import RouterContract
 
@@ -36,6 +37,14 @@ class TestHAProxyRouterContract(RouterContract):
     @pytest.fixture(params=["socket", "address"])
     def router(self, request: pytest.FixtureRequest, fresh_weights: Rig) -> HAProxyRouter:
         return build(_config(fresh_weights, request.param), "haproxy")
+
+    @pytest.fixture
+    def broken_router(self, fresh_weights: Rig) -> HAProxyRouter:
+        def unreachable() -> Any:
+            raise OSError(113, "No route to host")
+
+        target = HAProxyTarget.model_validate(_config(fresh_weights, "socket"))
+        return HAProxyRouter(target, socket_factory=unreachable)
 
 
 def test_weights_written_are_the_ones_haproxy_reads_back(fresh_weights: Rig) -> None:

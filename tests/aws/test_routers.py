@@ -14,6 +14,7 @@ from shipsafe.providers.registry import Registry
 from shipsafe.providers.traffic.aws_alb import AwsAlbRouter
 from shipsafe.providers.traffic.aws_lambda import AwsLambdaRouter
 from shipsafe.providers.traffic.aws_route53 import AwsRoute53Router
+from tests.aws.broken import unreachable_client
 from tests.aws.worlds import REGION, FakeTime, make_alb, make_lambda, make_route53, stubbed_client
 from tests.contract.router_contract import RouterContract
 
@@ -22,26 +23,58 @@ from tests.contract.router_contract import RouterContract
 
 class TestAlbListenerContract(RouterContract):
     @pytest.fixture
-    def router(self, aws: Any) -> AwsAlbRouter:
-        return AwsAlbRouter(AwsAlbTarget.model_validate(make_alb(aws).target()))
+    def target(self, aws: Any) -> AwsAlbTarget:
+        return AwsAlbTarget.model_validate(make_alb(aws).target())
+
+    @pytest.fixture
+    def router(self, target: AwsAlbTarget) -> AwsAlbRouter:
+        return AwsAlbRouter(target)
+
+    @pytest.fixture
+    def broken_router(self, aws: Any, target: AwsAlbTarget) -> AwsAlbRouter:
+        return AwsAlbRouter(target, client=unreachable_client(aws, "elbv2"))
 
 
 class TestAlbRuleContract(RouterContract):
     @pytest.fixture
-    def router(self, aws: Any) -> AwsAlbRouter:
-        return AwsAlbRouter(AwsAlbTarget.model_validate(make_alb(aws).target(rule=True)))
+    def target(self, aws: Any) -> AwsAlbTarget:
+        return AwsAlbTarget.model_validate(make_alb(aws).target(rule=True))
+
+    @pytest.fixture
+    def router(self, target: AwsAlbTarget) -> AwsAlbRouter:
+        return AwsAlbRouter(target)
+
+    @pytest.fixture
+    def broken_router(self, aws: Any, target: AwsAlbTarget) -> AwsAlbRouter:
+        return AwsAlbRouter(target, client=unreachable_client(aws, "elbv2"))
 
 
 class TestLambdaContract(RouterContract):
     @pytest.fixture
-    def router(self, aws: Any) -> AwsLambdaRouter:
-        return AwsLambdaRouter(AwsLambdaTarget.model_validate(make_lambda(aws).target()))
+    def target(self, aws: Any) -> AwsLambdaTarget:
+        return AwsLambdaTarget.model_validate(make_lambda(aws).target())
+
+    @pytest.fixture
+    def router(self, target: AwsLambdaTarget) -> AwsLambdaRouter:
+        return AwsLambdaRouter(target)
+
+    @pytest.fixture
+    def broken_router(self, aws: Any, target: AwsLambdaTarget) -> AwsLambdaRouter:
+        return AwsLambdaRouter(target, client=unreachable_client(aws, "lambda"))
 
 
 class TestRoute53Contract(RouterContract):
     @pytest.fixture
-    def router(self, aws: Any) -> AwsRoute53Router:
-        return AwsRoute53Router(AwsRoute53Target.model_validate(make_route53(aws).target()))
+    def target(self, aws: Any) -> AwsRoute53Target:
+        return AwsRoute53Target.model_validate(make_route53(aws).target())
+
+    @pytest.fixture
+    def router(self, target: AwsRoute53Target) -> AwsRoute53Router:
+        return AwsRoute53Router(target)
+
+    @pytest.fixture
+    def broken_router(self, aws: Any, target: AwsRoute53Target) -> AwsRoute53Router:
+        return AwsRoute53Router(target, client=unreachable_client(aws, "route53"))
 
 
 # ALB ----------------------------------------------------------------------------------------

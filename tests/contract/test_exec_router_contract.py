@@ -30,6 +30,12 @@ class TestExecRouterContract(RouterContract):
     def router(self, tmp_path: Path) -> object:
         return exec_router(tmp_path)
 
+    @pytest.fixture
+    def broken_router(self, tmp_path: Path) -> object:
+        # subprocess raises FileNotFoundError for a command that is not there
+        missing = ["/nonexistent/weight-tool"]
+        return exec_router(tmp_path, getWeight=missing, setWeight=[*missing, "{weight}"])
+
 
 def test_a_missing_command_is_a_configuration_error(tmp_path: Path) -> None:
     router = exec_router(tmp_path, getWeight=["/nonexistent/get-weight"])

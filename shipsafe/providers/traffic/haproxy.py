@@ -9,6 +9,10 @@ an error (HAProxy answers errors as text). Transient socket errors are retried w
 for `retryFor`, or for `retry_budget` when the engine sets a shorter one (while breakers are
 watched, a router call must not hold up their measurements); `before_write`, when set, is
 called before every attempt of a write (the engine's fence: a stale driver sends nothing).
+
+The transport is a seam: `socket_factory` (default: the configured unix path or TCP address)
+returns a connected socket-like object (`sendall`, `recv`, `close`); tests hand in a fake
+runtime API. Whatever it raises (OSError) is translated here like a real socket's error.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ _NAME = re.compile(r"^[A-Za-z0-9._:-]+$")
 class HAProxyRouter:
     name = "haproxy"
 
-    def __init__(self, target: HAProxyTarget) -> None:
+    def __init__(
+        self, target: HAProxyTarget, socket_factory: Callable[[], Any] | None = None
+    ) -> None:
         for label, value in (
             ("backend", target.backend),
             ("stable", target.stable),
@@ -41,6 +47,7 @@ class HAProxyRouter:
             if not _NAME.match(value):
                 raise ConfigurationError(f"haproxy: {label} {value!r} is not a valid name")
         self.target = target
+        self._socket_factory = socket_factory or self._open_socket
         self._retry_for = target.retry_for
         # HAProxy runs `cmd; cmd` one by one: with a misnamed server the other weight would
         # still change. Both servers are read once (which names the missing one) before the
@@ -55,22 +62,26 @@ class HAProxyRouter:
     def _endpoint(self) -> str:
         return self.target.socket or self.target.address or "?"
 
-    def _connect(self) -> socket.socket:
+    def _open_socket(self) -> socket.socket:
         t = self.target
-        try:
-            if t.socket:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    sock.settimeout(t.timeout)
-                    sock.connect(t.socket)
-                except BaseException:
-                    sock.close()  # a refused connect would otherwise leak the socket
-                    raise
-            else:
-                assert t.address is not None
-                host, _, port = t.address.rpartition(":")
-                sock = socket.create_connection((host, int(port)), timeout=t.timeout)
+        if t.socket:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
                 sock.settimeout(t.timeout)
+                sock.connect(t.socket)
+            except BaseException:
+                sock.close()  # a refused connect would otherwise leak the socket
+                raise
+            return sock
+        assert t.address is not None
+        host, _, port = t.address.rpartition(":")
+        sock = socket.create_connection((host, int(port)), timeout=t.timeout)
+        sock.settimeout(t.timeout)
+        return sock
+
+    def _connect(self) -> Any:
+        try:
+            return self._socket_factory()
         except (
             FileNotFoundError,
             ConnectionRefusedError,
@@ -86,7 +97,6 @@ class HAProxyRouter:
             ) from exc
         except (OSError, ValueError) as exc:
             raise ProviderError(f"haproxy runtime API {self._endpoint()}: {exc}") from exc
-        return sock
 
     def _once(self, command: str) -> str:
         sock = self._connect()
