@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from integration.rig.ports import free_port
 from shipsafe.errors import ProviderError
 from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.providers.metrics.prometheus import PrometheusMetrics, build
+from tests.contract.metric_source_contract import VALUE, MetricSourceContract, Queries
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +23,26 @@ def prom(rig_session: Rig) -> PrometheusMetrics:
     if not rig_session.prometheus.running:
         rig_session.reset()
     return build({"provider": "prometheus", "url": rig_session.prometheus.url}, "prom")
+
+
+class TestPrometheusContract(MetricSourceContract):
+    @pytest.fixture
+    def source(self, prom: PrometheusMetrics) -> PrometheusMetrics:
+        return prom
+
+    @pytest.fixture
+    def queries(self) -> Queries:
+        return Queries(
+            value=MetricQuery(f"sum(up) * 0 + {VALUE}"),
+            no_data=MetricQuery('up{job="no-such-job"}'),
+            several=MetricQuery("up"),
+            error=MetricQuery("sum(rate(up[5s]"),
+        )
+
+    @pytest.fixture
+    def broken_source(self) -> PrometheusMetrics:
+        # nothing listens there: requests raises ConnectionError
+        return build({"provider": "prometheus", "url": f"http://127.0.0.1:{free_port()}"}, "p")
 
 
 def test_a_scalar_is_a_value(prom: PrometheusMetrics) -> None:
@@ -44,9 +66,10 @@ def test_an_empty_vector_is_no_data(prom: PrometheusMetrics) -> None:
     assert "no-such-job" in result.sent
 
 
-def test_nan_is_no_data(prom: PrometheusMetrics) -> None:
-    # a ratio with no traffic: 0/0
-    assert prom.query(MetricQuery("sum(up) * 0 / 0")).value is None
+def test_nan_is_passed_on_for_the_analysis_to_fail(prom: PrometheusMetrics) -> None:
+    # a ratio with no traffic: 0/0 (since 2ef1676 NaN is a failed reading, not no data)
+    value = prom.query(MetricQuery("sum(up) * 0 / 0")).value
+    assert value is not None and math.isnan(value)
 
 
 def test_several_series_is_an_error_naming_the_query(prom: PrometheusMetrics) -> None:

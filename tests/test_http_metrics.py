@@ -14,6 +14,7 @@ import pytest
 from shipsafe.errors import ConfigurationError, ProviderError
 from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.providers.metrics.http import build, parse_json_path
+from tests.contract.metric_source_contract import MetricSourceContract, Queries
 
 ANSWERS: dict[str, tuple[int, Any]] = {
     "/stats": (200, {"latency": {"p99": 0.25}, "items": [{"value": "7"}], "gone": None}),
@@ -21,6 +22,7 @@ ANSWERS: dict[str, tuple[int, Any]] = {
     "/empty": (200, []),
     "/boom": (503, {"error": "down"}),
     "/nan": (200, "NaN"),
+    "/two": (200, [1, 2]),
 }
 
 
@@ -56,6 +58,23 @@ def source(url: str, **extra: Any) -> Any:
 
 def q(text: str, path: str | None = None) -> MetricQuery:
     return MetricQuery(text=text, args={"jsonPath": path} if path else {})
+
+
+class TestHttpMetricsContract(MetricSourceContract):
+    @pytest.fixture
+    def source(self, server: str) -> Any:
+        return source(server)
+
+    @pytest.fixture
+    def queries(self) -> Queries:
+        return Queries(
+            value=q("/stats", "latency.p99"), no_data=q("/empty"), several=q("/two"),
+            error=q("/boom"),
+        )
+
+    @pytest.fixture
+    def broken_source(self) -> Any:
+        return source("http://127.0.0.1:9")  # nothing listens: httpx.ConnectError
 
 
 def test_a_json_path_picks_the_number(server: str) -> None:

@@ -1,4 +1,8 @@
-"""Metrics from any HTTP endpoint that answers JSON, through one reused httpx client."""
+"""Metrics from any HTTP endpoint that answers JSON, through one reused httpx client.
+
+The transport is a seam: `transport` (an httpx transport; default httpx's own) is handed to
+the client, so tests answer with `httpx.MockTransport` beside the real-server tests.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +44,10 @@ def pick(document: Any, path: list[str | int]) -> Any:
 
 
 class HttpMetrics:
-    def __init__(self, config: HttpSource, name: str) -> None:
+    def __init__(self, config: HttpSource, name: str, transport: Any = None) -> None:
         self.config = config
         self.name = name
+        self._transport = transport  # an httpx.BaseTransport; None: httpx's own
         self._client: Any = None
 
     def _http(self) -> Any:
@@ -54,7 +59,10 @@ class HttpMetrics:
                 **bearer_headers(self.config.bearer_token_env, f"http {self.name}"),
             }
             self._client = httpx.Client(
-                timeout=self.config.timeout, headers=headers, verify=self.config.verify_tls
+                timeout=self.config.timeout,
+                headers=headers,
+                verify=self.config.verify_tls,
+                transport=self._transport,
             )
         return self._client
 

@@ -7,6 +7,10 @@ reading that is not a finite number as failed. Any other answer (a body that is 
 ProviderError naming what was wrong: an error measurement, never a value. The client's own
 urllib3 retries are switched off (they make an unreachable server take ~6 s to fail); the
 engine counts errors against `consecutiveErrorLimit` instead.
+
+The transport is a seam: `transport` (a requests adapter, the client's HTTP library; default
+requests' own) is mounted on the client's session for the server's URL, so tests answer
+like Prometheus does without a server.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from shipsafe.providers.metrics.base import (
 
 
 class PrometheusMetrics:
-    def __init__(self, config: PrometheusSource, name: str) -> None:
+    def __init__(self, config: PrometheusSource, name: str, transport: Any = None) -> None:
         self.config = config
         self.name = name
+        self._transport = transport  # a requests.adapters.BaseAdapter; None: requests' own
         self._client: Any = None
 
     def _connect(self) -> Any:
@@ -35,13 +40,25 @@ class PrometheusMetrics:
             from urllib3.util.retry import Retry
 
             headers = bearer_headers(self.config.bearer_token_env, f"prometheus {self.name}")
-            self._client = PrometheusConnect(
+            session = None
+            if self._transport is not None:
+                import requests
+
+                session = requests.Session()
+                session.verify = self.config.verify_tls
+            client = PrometheusConnect(
                 url=self.config.url.rstrip("/"),
                 headers=headers or None,
                 disable_ssl=not self.config.verify_tls,
                 retry=Retry(total=0),
                 timeout=self.config.timeout,
+                session=session,
             )
+            if session is not None:
+                # the client mounts its own adapter on its URL; ours, mounted on the same
+                # prefix afterwards, replaces it
+                session.mount(client.url, self._transport)
+            self._client = client
         return self._client
 
     def query(self, query: MetricQuery) -> QueryResult:
