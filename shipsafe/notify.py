@@ -5,6 +5,10 @@ the plan stored with it, so whichever process drives the rollout (the deploy, or
 rollback from another machine) notifies the same hooks; SHIPSAFE_WEBHOOK_URL adds one for
 every rollout. Delivery runs on a background thread with bounded retries: a slow or dead
 webhook never holds up a tick, and never stops a rollout or its rollback.
+
+The transport is a seam: `transport` (an httpx transport; default httpx's own) and `sleep`
+(between retries) are injected, so tests deliver through `httpx.MockTransport` without
+waiting, beside the tests against a real HTTP server.
 """
 
 from __future__ import annotations
@@ -95,8 +99,12 @@ class WebhookNotifier:
         timeout: float = 5.0,
         attempts: int = 3,
         extra: Webhook | None = None,
+        transport: Any = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
+        self.transport = transport  # an httpx.BaseTransport; None: httpx's own
+        self.sleep = sleep
         self.on_error = on_error
         self.timeout = timeout
         self.attempts = attempts
@@ -142,7 +150,7 @@ class WebhookNotifier:
     def _deliver_all(self) -> None:
         import httpx
 
-        with httpx.Client(timeout=self.timeout) as client:
+        with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
             while True:
                 job = self._queue.get()
                 if job is _STOP:
@@ -164,12 +172,14 @@ class WebhookNotifier:
                 return exc.response.status_code >= 500 or exc.response.status_code == 429
             return isinstance(exc, httpx.TransportError)
 
+        waiting: dict[str, Any] = {"sleep": self.sleep} if self.sleep is not None else {}
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(worth_retrying),
                 stop=stop_after_attempt(self.attempts),
                 wait=wait_exponential(multiplier=0.2, max=2.0),
                 reraise=True,
+                **waiting,
             ):
                 with attempt:
                     client.post(url, json=body).raise_for_status()
