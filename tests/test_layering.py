@@ -3,7 +3,9 @@ records and errors at the bottom import nothing of shipsafe; the plan, judge and
 know nothing of the engine; providers, stores and the audit know nothing of the engine or
 the policy; the engine talks to providers, stores and the audit through their Protocols
 (`base` modules) only and never reads YAML (plan models, not the loader); nothing but the
-CLI imports the CLI."""
+CLI imports the CLI, nothing but the CLI imports the renderers (two exceptions, named in
+RENDER_WORDING), and the decision layers import no SDK (boto3, botocore, httpx, sqlite3,
+requests): those live in providers, stores, the audit and the notifier."""
 
 from __future__ import annotations
 
@@ -55,6 +57,23 @@ NEVER: dict[str, tuple[str, ...]] = {
 }
 
 
+# the renderers belong to the CLI; these output edges reuse their wording so that a webhook,
+# an HTML report and a CI summary say an outcome in the same words (moving the wording
+# elsewhere would touch modules other work is changing; an explicit, named exception)
+RENDER_WORDING: dict[str, tuple[str, ...]] = {
+    "notify": ("shipsafe.render.ci_reports",),
+    "report": ("shipsafe.render.ci_reports", "shipsafe.render.stamps"),
+}
+
+SDKS = {"boto3", "botocore", "httpx", "sqlite3", "requests"}
+# the layers that decide talk to Protocols; only the edges (providers, store, audit, notify,
+# cli) import an SDK
+NO_SDK = {
+    "records", "errors", "durations", "clock", "conditions", "plan", "judge", "approvals",
+    "policy", "engine", "render", "report", "replay",
+}
+
+
 def unit(module: str) -> str:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
@@ -78,6 +97,17 @@ def imports(path: Path) -> list[str]:
     return found
 
 
+def sdk_imports(path: Path) -> set[str]:
+    """The SDKs a file imports (anywhere in it: lazy imports inside functions count)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names & SDKS
+
+
 FILES = sorted(p for p in ROOT.rglob("*.py") if "__pycache__" not in p.parts)
 
 
@@ -94,6 +124,10 @@ def violations(path: Path, mine: str) -> list[str]:
             continue
         if other == "cli" and mine not in ("cli", "__main__"):
             wrong.append(f"{module}: only the CLI imports the CLI")
+        if other == "render" and mine != "cli" and not module.startswith(
+            RENDER_WORDING.get(mine, ("-",))
+        ):
+            wrong.append(f"{module}: only the CLI imports the renderers")
         if other in FORBIDDEN.get(mine, set()):
             wrong.append(f"{module}: {mine} sits below {other}")
         if module.startswith(NEVER.get(mine, ("-",))):
@@ -101,6 +135,8 @@ def violations(path: Path, mine: str) -> list[str]:
         through = ONLY_THROUGH.get((mine, other))
         if through and not module.startswith(through):
             wrong.append(f"{module}: {mine} reaches {other} only through {', '.join(through)}")
+    if mine in NO_SDK:
+        wrong += [f"{sdk}: {mine} imports no SDK" for sdk in sorted(sdk_imports(path))]
     return wrong
 
 
@@ -119,6 +155,12 @@ def test_every_import_respects_the_layers(path: Path) -> None:
         ("records", "import shipsafe.plan.models\n", "sits below plan"),
         ("store", "from shipsafe.providers.traffic import haproxy\n", "only through"),
         ("render", "from shipsafe.cli import app\n", "only the CLI"),
+        ("engine", "from shipsafe.render.human import HumanRenderer\n", "the renderers"),
+        ("notify", "from shipsafe.render.human import HumanRenderer\n", "the renderers"),
+        ("engine", "def f():\n    import boto3\n", "imports no SDK"),
+        ("plan", "from httpx import Client\n", "imports no SDK"),
+        ("records", "import sqlite3\n", "imports no SDK"),
+        ("approvals", "import requests.adapters\n", "imports no SDK"),
     ],
 )
 def test_the_checker_catches_imports_against_the_layers(
