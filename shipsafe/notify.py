@@ -22,7 +22,7 @@ from typing import Any
 from shipsafe.plan.notifications import PHASE_EVENTS, Notification, Webhook
 from shipsafe.records import Event, EventType, Phase
 from shipsafe.redact import redact
-from shipsafe.store.base import StateStore
+from shipsafe.store.base import RolloutStore
 
 _ICON = {
     EventType.ROLLOUT_CREATED: ":rocket:",
@@ -94,7 +94,7 @@ def env_hook(environ: dict[str, str] | None = None) -> Webhook | None:
 class WebhookNotifier:
     def __init__(
         self,
-        store: StateStore,
+        store: RolloutStore,
         on_error: Callable[[str], None] | None = None,
         timeout: float = 5.0,
         attempts: int = 3,

@@ -8,13 +8,13 @@ from shipsafe.clock import Clock
 from shipsafe.engine.context import Subscriber
 from shipsafe.errors import ShipsafeError
 from shipsafe.records import Event, EventType, Reason
-from shipsafe.store.base import StateStore
+from shipsafe.store.base import HistoryStore
 
 
 class EventBus:
     def __init__(
         self,
-        store: StateStore,
+        store: HistoryStore,
         clock: Clock,
         actor: str,
         subscribers: list[Subscriber],

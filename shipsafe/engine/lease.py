@@ -29,7 +29,7 @@ from shipsafe.errors import LeaseLost, LockedError, ProviderError, ShipsafeError
 from shipsafe.providers.metrics.base import MetricSource
 from shipsafe.providers.snapshots.base import DataSnapshotProvider
 from shipsafe.providers.traffic.base import TrafficRouter
-from shipsafe.store.base import Fence, StateStore
+from shipsafe.store.base import CoordinationStore, Fence
 
 # a main thread that has not ticked for this long is stuck: its lease is left to expire
 STALL_SECONDS = 120.0
@@ -41,7 +41,7 @@ class Lease:
 
     def __init__(
         self,
-        store: StateStore,
+        store: CoordinationStore,
         fence: Fence | None,
         holder: str,
         lease_seconds: float,

@@ -15,19 +15,19 @@ from typing import Any
 
 from shipsafe.errors import PolicyViolation, RefusedError
 from shipsafe.records import Actor, ActorKind, TrustedKey
-from shipsafe.store.base import StateStore
+from shipsafe.store.base import CoordinationStore
 
 PIN_KEY = "pinned_policy"
 
 
-def pinned(store: StateStore | None) -> dict[str, Any] | None:
+def pinned(store: CoordinationStore | None) -> dict[str, Any] | None:
     if store is None:
         return None
     raw = store.get_meta(PIN_KEY)
     return None if raw is None else dict(json.loads(raw))
 
 
-def pin(store: StateStore, loaded: Any, actor: Actor, now: datetime) -> dict[str, Any]:
+def pin(store: CoordinationStore, loaded: Any, actor: Actor, now: datetime) -> dict[str, Any]:
     """Store `loaded` (a LoadedPolicy) as the pin. Only a human may change policy."""
     if actor.kind != ActorKind.HUMAN:
         raise RefusedError(
@@ -52,7 +52,7 @@ def pin(store: StateStore, loaded: Any, actor: Actor, now: datetime) -> dict[str
     return document
 
 
-def enforce(store: StateStore | None, chosen: Any | None, explicit: bool) -> Any | None:
+def enforce(store: CoordinationStore | None, chosen: Any | None, explicit: bool) -> Any | None:
     """The policy a command must use: the pin when there is one (an explicitly chosen policy
     must then be the pinned one, trust file included); else None (the caller's choice)."""
     from shipsafe.policy import LoadedPolicy

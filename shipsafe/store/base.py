@@ -1,4 +1,11 @@
-"""The state store Protocol: everything a rollout needs to be driven from any machine.
+"""The state store Protocols: everything a rollout needs to be driven from any machine.
+
+StateStore is the union of four small Protocols; code that needs one part takes that part:
+
+    RolloutStore       the rollout records and their snapshot
+    HistoryStore       events and measurements (append and read)
+    ControlStore       operations (intent, outcome), commands from other processes, approvals
+    CoordinationStore  the (environment, service) lock, its fence, compare-and-set meta values
 
 Implementations: sqlite (default, one file) and dynamodb (shared by a team). Both pass the
 contract suite in tests/contract/test_store_contract.py. Every method translates its
@@ -41,22 +48,9 @@ class Fence:
     epoch: int
 
 
-class StateStore(Protocol):
-    url: str
-    # set by acquire_lock (or fence_to): every write is then conditional on this epoch still
-    # being the lock's, in the same transaction (SQLite) or conditional write (DynamoDB)
-    fence: Fence | None
+class RolloutStore(Protocol):
+    """The rollout records and their snapshot."""
 
-    def fence_to(self, fence: Fence | None) -> None:
-        """Write under `fence` from now on (None: unfenced, as any non-driving process)."""
-        ...
-
-    def check_fence(self) -> None:
-        """LeaseLost unless the fence's epoch is still the lock's (nothing when unfenced).
-        Called immediately before every router write."""
-        ...
-
-    # rollouts -----------------------------------------------------------------------------
     def create_rollout(self, record: RolloutRecord) -> None:
         """Insert a new rollout; ConflictError if the id exists."""
         ...
@@ -79,7 +73,16 @@ class StateStore(Protocol):
         """Newest first."""
         ...
 
-    # history ------------------------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Insert or replace the rollout's snapshot."""
+        ...
+
+    def get_snapshot(self, rollout_id: str) -> Snapshot | None: ...
+
+
+class HistoryStore(Protocol):
+    """Events and measurements: appended as they happen, read back in order."""
+
     def append_event(self, event: Event) -> Event:
         """Store the event; returns it with its sequence number within the rollout."""
         ...
@@ -90,14 +93,11 @@ class StateStore(Protocol):
 
     def measurements(self, rollout_id: str) -> list[Measurement]: ...
 
-    # snapshot -----------------------------------------------------------------------------
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Insert or replace the rollout's snapshot."""
-        ...
 
-    def get_snapshot(self, rollout_id: str) -> Snapshot | None: ...
+class ControlStore(Protocol):
+    """Side effects (intent before, outcome after), commands from other processes, and
+    approvals."""
 
-    # side effects: intent before, outcome after -------------------------------------------
     def begin_operation(self, operation: Operation) -> Operation:
         """Record the intent; returns it with its id."""
         ...
@@ -125,6 +125,24 @@ class StateStore(Protocol):
     def add_approval(self, approval: Approval) -> None: ...
 
     def approvals(self, rollout_id: str) -> list[Approval]: ...
+
+
+class CoordinationStore(Protocol):
+    """What processes coordinate through: the (environment, service) lock and the fence
+    its epoch gives, and compare-and-set meta values (the audit chain head, the policy pin)."""
+
+    # set by acquire_lock (or fence_to): every write is then conditional on this epoch still
+    # being the lock's, in the same transaction (SQLite) or conditional write (DynamoDB)
+    fence: Fence | None
+
+    def fence_to(self, fence: Fence | None) -> None:
+        """Write under `fence` from now on (None: unfenced, as any non-driving process)."""
+        ...
+
+    def check_fence(self) -> None:
+        """LeaseLost unless the fence's epoch is still the lock's (nothing when unfenced).
+        Called immediately before every router write."""
+        ...
 
     # the (environment, service) lock -------------------------------------------------------
     def acquire_lock(
@@ -162,6 +180,12 @@ class StateStore(Protocol):
     def set_meta(self, key: str, value: str, expected: str | None) -> None:
         """Compare-and-set: ConflictError unless the current value equals `expected`."""
         ...
+
+
+class StateStore(RolloutStore, HistoryStore, ControlStore, CoordinationStore, Protocol):
+    """Everything: what the CLI opens and the engine is given."""
+
+    url: str
 
     def close(self) -> None: ...
 
