@@ -29,6 +29,12 @@
     ├── BlueCheckFailed           blue is not what was snapshotted, or not healthy
     └── EvidenceMissing           a weight increase without evidence: an engine bug
 
+Every class here is a ShipsafeError with a code. Signals that are not errors live beside
+their use: engine.driver.StopDriving (and cli.session.TimedOut), plan.bounded_yaml.YamlLimit
+(turned into a PlanError by the loader), interrupts.LeaveNow; so do
+conditions.ConditionError (a ValueError, so pydantic makes it a plan error) and the judge's
+ValueErrors.
+
 (ConditionError stays a ValueError in conditions.py: pydantic turns it into a plan error.)
 
 Every class carries a stable `code` (`plan.invalid`, `lock.held`, `preflight.no_data`, ...):
