@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shipsafe.engine import analysis
 from shipsafe.engine.control import start_deploy
 from shipsafe.engine.driver import drive, retry_budget
 from shipsafe.engine.lease import FencedRouter
@@ -87,8 +88,8 @@ def test_no_forward_write_is_sent_once_a_signal_asked_for_a_rollback() -> None:
     assert inner.calls == [("restore", {"weights": {"stable": 100, "canary": 0}})]
 
 
-def test_the_budget_is_the_shortest_breaker_interval_while_breakers_are_watched(
-    make_ctx: Any, router: FakeRouter
+def test_the_budget_ends_when_the_next_breaker_is_due_while_breakers_are_watched(
+    make_ctx: Any, router: FakeRouter, clock: Any
 ) -> None:
     head = PLAN_HEAD.replace("interval: 5s\n    count: 3", "interval: 1s\n    count: 3")
     plan = make_plan(
@@ -99,6 +100,13 @@ def test_the_budget_is_the_shortest_breaker_interval_while_breakers_are_watched(
     engine = start_deploy(make_ctx(), plan)
     budget = retry_budget(engine)
     assert budget() == 1.0  # error-rate every 1 s, latency every 5 s
+    engine.tick()  # 10% set and read back: the breakers are scheduled
+    due = analysis.next_due(engine.runtime.breakers)
+    assert due is not None
+    clock.advance((due - clock.now()).total_seconds() - 0.3)
+    assert budget() == pytest.approx(0.3)  # no longer than until the next breaker is due
+    clock.advance(5)
+    assert budget() == 0.1  # overdue: one short try, the breaker is measured next tick
     engine.begin_rollback(Reason.MANUAL_ROLLBACK, "asked for")
     assert budget() is None
     assert drive(engine) == Phase.ROLLED_BACK

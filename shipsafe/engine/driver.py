@@ -16,16 +16,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from shipsafe import interrupts
-from shipsafe.engine import rollback
+from shipsafe.engine import analysis, rollback
 from shipsafe.engine.lease import Lease
 from shipsafe.engine.rollout import WATCHED, RolloutEngine
 from shipsafe.errors import LeaseLost, StoreError
 from shipsafe.records import EventType, Phase, Reason
 from shipsafe.runner import PARENT_ENV
 
-# a router call retries at least this long, however short the breaker interval, and at most
-# this long while the rollout goes forward (the engine retries at the next tick)
-MIN_RETRY_SECONDS = 0.5
+# a router call retries at least this long, however soon a breaker is due, and at most this
+# long while the rollout goes forward (the engine retries at the next tick)
+MIN_RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 2.0
 
 
@@ -78,21 +78,31 @@ def holding_lease(engine: RolloutEngine) -> Iterator[Lease]:
 
 
 def retry_budget(engine: RolloutEngine) -> Callable[[], float | None]:
-    """While breakers are watched (and while promoting), a router call retries no longer
-    than the shortest breaker interval, and never more than MAX_RETRY_SECONDS: the tick that
-    waits for it would otherwise leave the breakers unmeasured (a refused HAProxy socket held
-    them up for 10 s) and overrun the weight-confirmation timeout (42 s for 30 s). The
-    engine retries at the next tick instead, breakers measured in between. A rollback's
-    restore keeps the router's own, longer retry: nothing is measured then, and the restore
-    must get through."""
+    """While breakers are watched (and while promoting), a router call retries only until
+    the next breaker measurement is due, and never longer than the shortest breaker interval
+    nor MAX_RETRY_SECONDS: the tick that waits for it would otherwise leave the breakers
+    unmeasured (a refused HAProxy socket held them up for 10 s) and overrun the
+    weight-confirmation timeout (42 s for 30 s). The engine retries at the next tick instead,
+    breakers measured in between. A rollback's restore keeps the router's own, longer retry:
+    nothing is measured then, and the restore must get through."""
     intervals = [
         engine.plan.analysis[b.analysis].effective_interval
         for b in engine.plan.breakers
         if b.analysis in engine.plan.analysis
     ]
-    shortest = max(min([*intervals, MAX_RETRY_SECONDS]), MIN_RETRY_SECONDS)
+    ceiling = max(min([*intervals, MAX_RETRY_SECONDS]), MIN_RETRY_SECONDS)
     bounded = WATCHED | {Phase.PROMOTING}
-    return lambda: shortest if engine.record.phase in bounded else None
+
+    def budget() -> float | None:
+        if engine.record.phase not in bounded:
+            return None
+        due = analysis.next_due(engine.runtime.breakers)
+        if due is None:
+            return ceiling
+        until_due = (due - engine.ctx.clock.now()).total_seconds()
+        return min(max(until_due, MIN_RETRY_SECONDS), ceiling)
+
+    return budget
 
 
 def drive(engine: RolloutEngine, detach: bool = False) -> Phase:
