@@ -3,6 +3,7 @@ the lease is renewed by a heartbeat, and router writes need a live lease with ti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,7 @@ def test_a_stuck_main_thread_stops_the_heartbeat_so_others_can_take_over() -> No
     assert store.renewals == 1
 
 
-def test_the_heartbeat_renews_on_its_own_store_handle_while_the_driver_drives(
+def test_the_heartbeat_handle_is_fenced_with_the_drivers_epoch(
     tmp_path: Path, make_ctx: Any, store: SQLiteStore, recorder: Recorder
 ) -> None:
     handles: list[SQLiteStore] = []
@@ -225,8 +226,30 @@ def test_the_heartbeat_renews_on_its_own_store_handle_while_the_driver_drives(
 
     ctx = make_ctx(lease_store=open_handle)
     engine = start_deploy(ctx, make_plan("steps:\n  - setWeight: 10\n"))
+    fence = store.fence
     assert drive(engine) == Phase.SUCCEEDED
     (handle,) = handles
-    assert handle.fence == store.fence or store.fence is None  # fenced with the driver's epoch
+    assert fence is not None and handle.fence == fence
     assert ctx.lease is None  # given back when the drive ended
     assert EventType.LOCK_RELEASED.value in recorder.types()
+
+
+def test_a_beat_on_its_own_handle_extends_the_stored_lease_until_another_takes_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    driver = SQLiteStore.open(tmp_path / "state.db")
+    driver.acquire_lock("prod/svc", "r-1", "me", clock.now(), 15)
+    heartbeat = SQLiteStore.open(tmp_path / "state.db")
+    heartbeat.fence_to(driver.fence)
+    held = Lease(heartbeat, driver.fence, "me", 15, clock)
+
+    clock.advance(10)
+    held.beat()
+    lock = driver.get_lock("prod/svc")
+    assert lock is not None and lock.lease_expires_at == clock.now() + timedelta(seconds=15)
+
+    clock.advance(30)
+    SQLiteStore.open(tmp_path / "state.db").acquire_lock("prod/svc", "r-1", "bob", clock.now(), 15)
+    held.beat()
+    with pytest.raises(LeaseLost, match="driven by bob"):
+        held.check()
