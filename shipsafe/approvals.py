@@ -1,28 +1,28 @@
 """Approvals that cannot be forged or self-granted: ed25519 signatures over the rollout id,
-the plan digest, the gate and an expiry, checked against a trust file.
+the plan digest, the gate and an expiry, checked against the trust root's keys.
 
-    shipsafe keys generate --identity alice --out keys/alice   -> alice.key, alice.pub
-    trust file (YAML):  approvers: [{identity, kind: human|ci|agent, groups, publicKey}]
-    shipsafe approve ID --key keys/alice.key                   -> a signed approval
+    shipsafe keys generate --out keys/alice                 -> alice.key, alice.pub
+    shipsafe trust add-key --identity alice --kind human --public-key keys/alice.pub ...
+    SHIPSAFE_KEY=keys/alice.key shipsafe approve ID          -> a signed approval
 
-Why ed25519 from `cryptography`: small keys and signatures, deterministic signing (no nonce
-to get wrong), and a maintained, audited implementation already among our dependencies.
-The trust file is read when the deploy starts and its public keys are stored with the
-rollout, so an approval is judged the same way on any machine, and swapping the trust file
-afterwards changes nothing for that rollout.
+Every approval is signed: without a key an actor is an unverified agent and never
+approves. The keys, their kinds and groups come from the trust root (shipsafe.trust.root)
+on the machine that judges the approval, never from the rollout's stored record, and an
+approval is judged again from its signature each time it is counted (resume, promote,
+`audit pending`), so a row inserted into the store counts for nothing. Separation of
+duties compares key identities: the key that signed the deploy never approves it.
 
-GuardedApprovals is the engine's ApprovalVerifier: it enforces what the rollout's
-guardrails say, and every refusal names its reason (the engine audits it).
+GuardedApprovals is the engine's ApprovalVerifier; every refusal names its reason (the
+engine audits it).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -35,35 +35,25 @@ from shipsafe.records import (
     Command,
     RolloutRecord,
     TrustedKey,
-    canonical_json,
     sha256_hex,
 )
+from shipsafe.trust.keys import (
+    decode_public,
+    encode_public,
+    key_id,
+    load_private,
+    raw_public_of,
+    sign,
+    verifies,
+)
+
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
 
 PURPOSE = "shipsafe-approval/v1"
-KEY_PREFIX = "ed25519:"
 
 
 # keys -------------------------------------------------------------------------------------
-def key_id(raw_public: bytes) -> str:
-    return KEY_PREFIX + hashlib.sha256(raw_public).hexdigest()[:16]
-
-
-def encode_public(raw_public: bytes) -> str:
-    return KEY_PREFIX + base64.b64encode(raw_public).decode()
-
-
-def decode_public(text: str) -> bytes:
-    if not text.startswith(KEY_PREFIX):
-        raise ValueError(f"a public key starts with {KEY_PREFIX}")
-    try:
-        raw = base64.b64decode(text[len(KEY_PREFIX):], validate=True)
-    except ValueError as exc:
-        raise ValueError("the public key is not valid base64") from exc
-    if len(raw) != 32:
-        raise ValueError("an ed25519 public key is 32 bytes")
-    return raw
-
-
 def generate_keys(out: Path) -> tuple[Path, Path, str]:
     """Write OUT.key (private, mode 600, never leaves this machine) and OUT.pub."""
     from cryptography.hazmat.primitives import serialization
@@ -79,29 +69,13 @@ def generate_keys(out: Path) -> tuple[Path, Path, str]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = raw_public_of(key)
     private_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     public_path.write_text(encode_public(raw) + "\n")
     return private_path, public_path, encode_public(raw)
-
-
-def _load_private(path: Path) -> Any:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such key file") from None
-    except (ValueError, TypeError, OSError):
-        # never echo the file's content: it is a private key
-        raise UsageError(f"{path}: not an unencrypted ed25519 private key (PEM)") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise UsageError(f"{path}: not an ed25519 key")
-    return key
 
 
 # the trust file ---------------------------------------------------------------------------
@@ -162,10 +136,7 @@ def sign_approval(
     valid_for: timedelta,
 ) -> dict[str, Any]:
     """A signed approval of one gate of one rollout running one plan, valid until expiry."""
-    from cryptography.hazmat.primitives import serialization
-
-    key = _load_private(Path(key_path))
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    key = load_private(Path(key_path))
     payload = {
         "purpose": PURPOSE,
         "rollout_id": record.id,
@@ -173,10 +144,9 @@ def sign_approval(
         "gate": gate,
         "issued_at": now.isoformat(),
         "expires_at": (now + valid_for).isoformat(),
-        "key_id": key_id(raw),
+        "key_id": key_id(raw_public_of(key)),
     }
-    signature = key.sign(canonical_json(payload).encode())
-    return {"payload": payload, "signature": base64.b64encode(signature).decode()}
+    return {"payload": payload, "signature": sign(key, payload)}
 
 
 # verifying ----------------------------------------------------------------------------------
@@ -185,9 +155,11 @@ def person(identity: str) -> str:
     return identity.split("@", 1)[0].strip().lower()
 
 
-def gate_groups(record: RolloutRecord, gate: str) -> list[str]:
+def gate_groups(record: RolloutRecord, gate: str, extra: str | None = None) -> list[str]:
     """Groups an approver of this gate must belong to: the policy's and the plan gate's."""
     groups = [record.guardrails.approval_group] if record.guardrails.approval_group else []
+    if extra and extra not in groups:
+        groups.append(extra)
     for step in record.plan.get("steps", []):
         spec = step.get("approval") if isinstance(step, dict) else None
         if isinstance(spec, dict) and spec.get("group") and _plan_gate(record, step, spec) == gate:
@@ -201,69 +173,112 @@ def _plan_gate(record: RolloutRecord, step: dict[str, Any], spec: dict[str, Any]
     return f"gate-{record.plan['steps'].index(step) + 1}"
 
 
+def deployer_key(root: TrustRoot | None, record: RolloutRecord) -> TrustedKey | None:
+    """The trust root's key that signed this rollout's deploy, or None (no key, or a proof
+    that does not verify for this rollout and plan)."""
+    from shipsafe.trust.proofs import DEPLOY, KeyProofs
+
+    key = KeyProofs(root).signer(DEPLOY, record.proof)
+    if key is None:
+        return None
+    payload = record.proof.get("payload", {})
+    if payload.get("rollout_id") != record.id or payload.get("plan_digest") != record.plan_digest:
+        return None
+    return key
+
+
 class GuardedApprovals:
-    """The ApprovalVerifier that enforces a rollout's guardrails."""
+    """The ApprovalVerifier that enforces a rollout's guardrails with the trust root's keys
+    and policy (the stricter of the stored guardrails and the root's rules)."""
+
+    def __init__(self, root: TrustRoot | None = None) -> None:
+        self.root = root
+
+    def _root_rules(self, record: RolloutRecord) -> Any:
+        if self.root is None:
+            return None
+        from shipsafe.policy.model import Policy
+
+        try:
+            policy = Policy.model_validate(self.root.document.policy)
+        except ValueError:
+            return None
+        return policy.rules_for(record.environment)
+
+    def minimum(self, record: RolloutRecord) -> int:
+        """Approvals a plan gate needs at least, whatever the stored record says."""
+        rules = self._root_rules(record)
+        approval = rules.require_approval if rules is not None else None
+        return approval.count if approval else 1
 
     def verify(
         self, record: RolloutRecord, gate: str, command: Command, now: datetime
     ) -> Approval:
         signed = command.args.get("signed")
-        rails = record.guardrails
         if signed is None:
-            if rails.signed_approvals:
-                raise ApprovalRefused(
-                    "this rollout accepts only signed approvals: shipsafe approve "
-                    f"{record.id} --key YOUR.key"
-                )
-            return self._unsigned(record, gate, command, now)
-        return self._signed(record, gate, command, signed, now)
-
-    def _unsigned(
-        self, record: RolloutRecord, gate: str, command: Command, now: datetime
-    ) -> Approval:
-        actor = command.actor
-        if actor.kind != ActorKind.HUMAN:
-            raise ApprovalRefused(f"{actor.id} is a {actor.kind.value}: only humans approve")
-        if person(actor.id) == person(record.actor.id):
             raise ApprovalRefused(
-                f"{actor.id} started this rollout: nobody approves their own rollout"
+                "every approval is signed with a human's key from the trust root: "
+                f"SHIPSAFE_KEY=YOUR.key shipsafe approve {record.id} (an actor without a key "
+                "is an unverified agent and never approves)"
             )
-        groups = gate_groups(record, gate)
-        if groups:
-            raise ApprovalRefused(
-                f"gate {gate} needs an approver from group {', '.join(groups)}: only a signed "
-                "approval proves group membership"
-            )
-        return Approval(rollout_id=record.id, gate=gate, actor=actor, approved_at=now)
+        key, payload, signature = self._check(record, gate, signed)
+        expires = _time(payload.get("expires_at"))
+        assert expires is not None
+        if expires <= now:
+            raise ApprovalRefused(f"the approval expired at {expires.isoformat()}")
+        return Approval(
+            rollout_id=record.id,
+            gate=gate,
+            actor=command.actor,
+            approved_at=now,
+            signer=key.identity,
+            signature=signature,
+            payload=payload,
+        )
 
-    def _signed(
-        self,
-        record: RolloutRecord,
-        gate: str,
-        command: Command,
-        signed: Any,
-        now: datetime,
-    ) -> Approval:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    def verified_signers(
+        self, record: RolloutRecord, gate: str, approvals: list[Approval]
+    ) -> set[str]:
+        """The distinct trust-root identities whose stored approvals of `gate` verify now,
+        from their signatures (a row nobody signed, or signed by a key the root does not
+        list, counts for nothing)."""
+        out: set[str] = set()
+        for approval in approvals:
+            if approval.gate != gate or approval.rollout_id != record.id:
+                continue
+            signed = {"payload": approval.payload, "signature": approval.signature}
+            try:
+                key, _, _ = self._check(record, gate, signed)
+            except ApprovalRefused:
+                continue
+            out.add(key.identity.lower())
+        return out
 
+    def _check(
+        self, record: RolloutRecord, gate: str, signed: Any
+    ) -> tuple[TrustedKey, dict[str, Any], str]:
+        """Everything about a signed approval except whether it is still valid now."""
         if not isinstance(signed, dict):
             raise ApprovalRefused("the signed approval is malformed")
         payload, signature = signed.get("payload"), signed.get("signature")
         if not isinstance(payload, dict) or not isinstance(signature, str):
             raise ApprovalRefused("the signed approval is malformed")
         kid = str(payload.get("key_id", ""))
-        key = next((k for k in record.guardrails.trusted_keys if k.key_id == kid), None)
+        key = self.root.key(kid) if self.root is not None else None
         if key is None:
-            raise ApprovalRefused(f"key {kid or '(none)'} is not in this rollout's trust file")
-        try:
-            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key.public_key))
-            public.verify(base64.b64decode(signature), canonical_json(payload).encode())
-        except (InvalidSignature, ValueError):
+            where = "the trust root" if self.root is not None else "a trust root (none here)"
+            raise ApprovalRefused(f"key {kid or '(none)'} is not in {where}")
+        narrowed = {k.key_id for k in record.guardrails.trusted_keys}
+        if narrowed and kid not in narrowed:
+            raise ApprovalRefused(
+                f"key {kid} ({key.identity}) is not among the keys this rollout accepts "
+                "(narrowed by --trust when it started)"
+            )
+        if not verifies(key.public_key, payload, signature):
             raise ApprovalRefused(
                 f"the signature does not verify with {key.identity}'s key {kid}: forged or "
                 "altered"
-            ) from None
+            )
         if payload.get("purpose") != PURPOSE:
             raise ApprovalRefused("the signature is not for a shipsafe approval")
         if payload.get("rollout_id") != record.id:
@@ -286,9 +301,12 @@ class GuardedApprovals:
         issued = _time(payload.get("issued_at"))
         if expires is None or issued is None:
             raise ApprovalRefused("the approval has no valid issue or expiry time")
-        if expires <= now:
-            raise ApprovalRefused(f"the approval expired at {expires.isoformat()}")
         longest = timedelta(seconds=record.guardrails.max_approval_validity_seconds)
+        if self.root is not None:
+            from shipsafe.policy.model import Policy
+
+            root_policy = Policy.model_validate(self.root.document.policy)
+            longest = min(longest, timedelta(seconds=root_policy.approvals.max_validity))
         if expires - issued > longest:
             raise ApprovalRefused(
                 f"the approval is valid for {expires - issued}, longer than the "
@@ -298,26 +316,30 @@ class GuardedApprovals:
             raise ApprovalRefused(
                 f"{key.identity}'s key is a {key.kind.value} key: only human keys approve"
             )
-        if person(key.identity) == person(record.actor.id):
-            raise ApprovalRefused(
-                f"{key.identity} started this rollout: no key approves a rollout started "
-                "under its own identity"
-            )
-        missing = [g for g in gate_groups(record, gate) if g not in key.groups]
+        self._not_the_deployer(record, key)
+        rules = self._root_rules(record)
+        root_group = rules.require_approval.group if rules and rules.require_approval else None
+        missing = [g for g in gate_groups(record, gate, root_group) if g not in key.groups]
         if missing:
             raise ApprovalRefused(
                 f"gate {gate} needs an approver from group {', '.join(missing)}; "
                 f"{key.identity} is in {', '.join(key.groups) or 'no group'}"
             )
-        return Approval(
-            rollout_id=record.id,
-            gate=gate,
-            actor=command.actor,
-            approved_at=now,
-            signer=key.identity,
-            signature=signature,
-            payload=payload,
-        )
+        return key, payload, signature
+
+    def _not_the_deployer(self, record: RolloutRecord, key: TrustedKey) -> None:
+        deployer = deployer_key(self.root, record)
+        if deployer is not None and (
+            deployer.key_id == key.key_id or person(deployer.identity) == person(key.identity)
+        ):
+            raise ApprovalRefused(
+                f"{key.identity} signed this rollout's deploy (key {deployer.key_id}): nobody "
+                "approves their own rollout, whatever name they deploy under"
+            )
+        if deployer is None and person(record.actor.id) == person(key.identity):
+            raise ApprovalRefused(
+                f"{key.identity} started this rollout: nobody approves their own rollout"
+            )
 
 
 def _time(value: Any) -> datetime | None:

@@ -106,14 +106,24 @@ class ActorKind(StrEnum):
 
 
 class Actor(Record):
-    """Who acted, as what, from where. `kind` is asserted by the caller (flag or environment)."""
+    """Who acted, as what, from where. `id` is a display label (--actor); `kind` and
+    `identity` come from the trust root for the key the actor signed with (`key_id`). No
+    key, or a key the root does not list: an unverified agent (identity None)."""
 
     id: str
     kind: ActorKind
     host: str
+    identity: str | None = None  # the trust root's name for key_id
+    key_id: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.key_id is not None and self.identity is not None
 
     def label(self) -> str:
-        return f"{self.id} ({self.kind.value}) on {self.host}"
+        who = self.id if self.identity in (None, self.id) else f"{self.id} [{self.identity}]"
+        what = self.kind.value if self.verified else "unverified agent"
+        return f"{who} ({what}) on {self.host}"
 
 
 class MeasurementPhase(StrEnum):
@@ -283,6 +293,8 @@ class RolloutRecord(Record):
     emergency: bool = False
     emergency_reason: str | None = None
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    # the deployer's signature over id, plan digest and emergency (empty: no key)
+    proof: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None

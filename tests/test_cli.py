@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from shipsafe.cli.app import app
 from shipsafe.clock import FakeClock
 from tests.conftest import PLAN_HEAD
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+from tests.support.trust_root import write_trust_root
 
 runner = CliRunner()
 
@@ -32,10 +34,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SHIPSAFE_ACTOR", "ci-bot")
     monkeypatch.delenv("SHIPSAFE_STATE", raising=False)
     # these tests are about the CLI's mechanics; the guardrails have their own tests
-    # (tests/guardrails/), so the built-in policy for production is swapped for an empty one
-    permissive = tmp_path / "permissive-policy.yaml"
-    permissive.write_text('apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n')
-    monkeypatch.setenv("SHIPSAFE_POLICY", str(permissive))
+    # (tests/guardrails/), so the trust root here signs an empty policy; ci-bot acts with
+    # its CI key, bob is a human
+    permissive = 'apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n'
+    people = {"ci-bot": ("ci", []), "bob": ("human", []), "helper": ("agent", [])}
+    monkeypatch.setattr("shipsafe.trust.paths.TRUSTED_OWNERS", frozenset({0, os.geteuid()}))
+    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(write_trust_root(tmp_path, permissive, people)))
+    monkeypatch.setenv("SHIPSAFE_KEY", str(tmp_path / "keys" / "ci-bot.key"))
+    monkeypatch.delenv("SHIPSAFE_POLICY", raising=False)
     monkeypatch.delenv("SHIPSAFE_PARENT_ROLLOUT", raising=False)
     monkeypatch.delenv("CI", raising=False)
     # one fake clock for every "process" of the test: breaker warm-ups, evidence waits and
@@ -119,8 +125,9 @@ def test_detach_returns_4_at_an_approval_gate_and_approve_finishes_it(
     assert result.exit_code == 4
     rollout_id = json_lines(result.output)[0]["rollout_id"]
     assert fakes.router_instance.weights["canary"] == 10
-    # another person approves from another shell
-    monkeypatch.setenv("SHIPSAFE_ACTOR", "alice")
+    # another person approves from another shell, with their own (human) key
+    monkeypatch.setenv("SHIPSAFE_ACTOR", "bob")
+    monkeypatch.setenv("SHIPSAFE_KEY", str(env / "keys" / "bob.key"))
     result = run("approve", rollout_id)
     assert result.exit_code == 0, result.output
     assert fakes.router_instance.weights["canary"] == 100
@@ -215,14 +222,22 @@ def test_schema_is_json_schema_of_the_plan(env: Path) -> None:
 def test_ci_and_agent_identities_are_recorded(
     env: Path, fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CI", "true")
+    # the kind comes from the trust root's entry for the key, never from a flag or CI=true
     result = run("deploy", write_plan(env, FAST), "-o", "json")
     first = json_lines(result.output)[0]
     assert first["data"]["actor"]["kind"] == "ci"
+    assert first["data"]["actor"]["key_id"].startswith("ed25519:")
     fakes.router_instance.weights = {"stable": 100, "canary": 0}  # a fresh target
     result = run("deploy", write_plan(env, FAST), "-o", "json", "--agent")
     assert result.exit_code == 0
-    assert json_lines(result.output)[0]["data"]["actor"]["kind"] == "agent"
+    assert json_lines(result.output)[0]["data"]["actor"]["kind"] == "agent"  # only lowers
+    fakes.router_instance.weights = {"stable": 100, "canary": 0}
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("SHIPSAFE_KEY", "")  # no key: CI=true or not, an unverified agent
+    result = run("deploy", write_plan(env, FAST), "-o", "json", "--actor", "bob")
+    assert result.exit_code == 0, result.output
+    actor = json_lines(result.output)[0]["data"]["actor"]
+    assert actor["kind"] == "agent" and actor["key_id"] is None and actor["id"] == "bob"
 
 
 def test_a_deploy_refused_at_preflight_names_its_rollout_on_the_last_json_line(

@@ -20,6 +20,7 @@ from shipsafe.cli import (
     policy_commands,
     replay_command,
     report_command,
+    trust_commands,
 )
 from shipsafe.errors import ExitCode, UsageError
 
@@ -69,6 +70,7 @@ app.add_typer(aws_commands.store_app, name="store")
 app.add_typer(policy_commands.policy_app, name="policy")
 app.add_typer(aws_group.aws_group, name="aws")
 app.command()(report_command.report)
+app.add_typer(trust_commands.trust_app, name="trust")
 app.command()(plan_commands.schema)
 app.command()(replay_command.replay)
 examples.attach(app)

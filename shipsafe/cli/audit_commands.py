@@ -150,15 +150,21 @@ def pending(
 
     Approve one with `shipsafe approve ID --key YOUR.key` (its review gate).
     """
+    from shipsafe.approvals import GuardedApprovals
     from shipsafe.policy import review_pending
+    from shipsafe.policy.pin import effective_root
     from shipsafe.store import open_store
+    from shipsafe.trust.root import load_root
 
     settings = Settings(state=state, output=output)
     store = open_store(settings.state, create=False)
     try:
+        # a review counts only when it verifies now, from its signature, with the trust
+        # root's keys: a row in the store (say, signature "AAAA") is nothing
+        verifier = GuardedApprovals(effective_root(store, load_root()))
         waiting = [
             r for r in store.list_rollouts(environment=environment, limit=1000)
-            if review_pending(store, r)
+            if review_pending(store, r, verifier)
         ]
         rows = [
             {

@@ -62,6 +62,8 @@ def act(
     rollout_id = resolve_id(settings.state, rollout_id, env)
 
     with session(settings, create_store=False) as s, rollback_on_signal():
+        if kind not in (CommandKind.ABORT, CommandKind.ROLLBACK, CommandKind.PAUSE):
+            s.require_trust()  # nothing moves forward, or is granted, on unverified trust
         waiting = LeaseWait(s, rollout_id, kind.value)
         try:
             result = submit_command(
@@ -224,7 +226,7 @@ def approve(
         typer.Option(
             "--key",
             envvar="SHIPSAFE_APPROVER_KEY",
-            help="Your ed25519 private key (shipsafe keys generate): signs the rollout id, "
+            help="Your ed25519 private key (default: SHIPSAFE_KEY): signs the rollout id, "
             "the plan digest, the gate and an expiry.",
             show_default=False,
         ),
@@ -251,6 +253,7 @@ def approve(
     when the approval is refused (the reason is printed and audited).
     """
     import json
+    import os
     from pathlib import Path
 
     from shipsafe.cli.naming import resolve_id
@@ -258,6 +261,7 @@ def approve(
 
     settings = _settings(state, output, actor, agent, audit_log, utc)
     rollout_id = resolve_id(settings.state, rollout_id, env)
+    key = key or os.environ.get("SHIPSAFE_KEY") or None
     args: dict[str, Any] = {"gate": gate} if gate else {}
     if signed is not None:
         try:

@@ -101,7 +101,8 @@ def deploy(
         if limit is not None:
             s.ctx.clock = DeadlineClock(s.ctx.clock, limit, timeout or "")
         try:
-            rules = load_policy(policy, trust, s.ctx.store)
+            s.require_trust()
+            rules = load_policy(policy, trust, s.ctx.store, root=s.root)
         except PolicyViolation as exc:
             s.audit.append(
                 {

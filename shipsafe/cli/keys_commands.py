@@ -15,7 +15,7 @@ keys_app = typer.Typer(help="Approvers' signing keys (ed25519).", no_args_is_hel
 @exits
 def generate(
     identity: Annotated[
-        str, typer.Option("--identity", help="Who the key belongs to (as in --actor).")
+        str, typer.Option("--identity", help="Who the key belongs to (for the trust root).")
     ],
     out: Annotated[
         str, typer.Option("--out", help="Path prefix: writes PREFIX.key and PREFIX.pub.")
@@ -27,10 +27,10 @@ def generate(
         list[str] | None, typer.Option("--group", help="Trust-file group (repeatable).")
     ] = None,
 ) -> None:
-    """Write a key pair and print the entry to add to the trust file.
+    """Write a key pair and print the command an admin runs to add it to the trust root.
 
-    The private key (PREFIX.key, mode 600) stays with its owner; only the public key goes
-    into the trust file, which the organisation keeps (the policy names it).
+    The private key (PREFIX.key, mode 600) stays with its owner, who uses it as SHIPSAFE_KEY;
+    only the public key goes into the trust root, which admins sign.
     """
     from pathlib import Path
 
@@ -43,7 +43,12 @@ def generate(
         raise UsageError("--kind is human, ci or agent")
     private, public, encoded = generate_keys(Path(out))
     typer.echo(f"wrote {private} (private: keep it to yourself) and {public}", err=True)
-    typer.echo("# add to the trust file, under approvers:", err=True)
+    groups = "".join(f" --group {g}" for g in group or [])
+    typer.echo(
+        f"# an admin adds it: shipsafe trust add-key --identity {identity} --kind {kind}"
+        f"{groups} --public-key {public} --sign-with ADMIN.key",
+        err=True,
+    )
     entry = {"identity": identity, "kind": kind, "groups": list(group or []),
              "publicKey": encoded}
     typer.echo(yaml.safe_dump([entry], sort_keys=False).rstrip())

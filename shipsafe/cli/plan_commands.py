@@ -30,17 +30,23 @@ def validate(
     the threat it guards against; the policy pinned in the state store, if any). Exit 2 with
     every problem listed."""
     from shipsafe.errors import PolicyViolation
-    from shipsafe.identity import detect_actor
+    from shipsafe.identity import resolve_actor
     from shipsafe.plan.loader import load_plan
     from shipsafe.plan.steps import describe_step
     from shipsafe.plan.substitute import Substitutions
     from shipsafe.policy import Request, Severity, findings_for_plan, load_policy
+    from shipsafe.policy.pin import effective_root
+    from shipsafe.trust.root import load_root
 
     substitutions = Substitutions.from_options(set_)
     loaded = load_plan(plan, substitutions)
-    rules = load_policy(policy, trust, _existing_store(state))
+    store = _existing_store(state)
+    root = effective_root(store, load_root())
+    rules = load_policy(policy, trust, store, root=root)
+    actor = resolve_actor(root=root).actor
     request = Request(
-        actor_kind=detect_actor().kind.value, emergency=emergency, reason=reason
+        actor_kind=actor.kind.value, emergency=emergency, reason=reason,
+        verified=actor.verified,
     )
     findings = findings_for_plan(loaded, rules, request)
     errors = [f for f in findings if f.severity == Severity.ERROR]

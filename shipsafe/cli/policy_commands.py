@@ -1,9 +1,8 @@
-"""`shipsafe policy pin|show`: the policy every deploy against this state store obeys."""
+"""`shipsafe policy pin|show`: the trust root's signed policy, and its copy in a store."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 
@@ -15,7 +14,6 @@ from shipsafe.cli.common import (
     OutputOpt,
     Settings,
     StateOpt,
-    TrustOpt,
     exits,
 )
 
@@ -26,65 +24,69 @@ policy_app = typer.Typer(help="The organisation policy pinned in the state store
 @policy_app.command("pin")
 @exits
 def pin(
-    policy: Annotated[
-        str | None, typer.Argument(help="The policy file (omit with --builtin).")
-    ] = None,
-    builtin: Annotated[
-        bool, typer.Option("--builtin", help="Pin the built-in policy.")
-    ] = False,
-    trust: TrustOpt = None,
     state: StateOpt = None,
     output: OutputOpt = Output.human,
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
 ) -> None:
-    """Pin a policy (and its trust file): from now on every deploy and validate against this
-    store uses it, and refuses another. Only a human may pin; the change is audited."""
+    """Copy the trust root's signed policy and keys into the state store: machines sharing
+    the store use it when it is newer than their own root. Only a human whose key
+    (SHIPSAFE_KEY) is in the trust root may pin; the pin is signed, verified on every read,
+    and audited. Change the policy itself with `shipsafe trust sign-policy` (admins)."""
     from shipsafe.cli.common import open_audit
     from shipsafe.clock import SystemClock
-    from shipsafe.errors import RefusedError, UsageError
-    from shipsafe.identity import detect_actor
-    from shipsafe.policy import builtin_policy, load_policy
+    from shipsafe.errors import PolicyViolation, RefusedError
+    from shipsafe.identity import resolve_actor
     from shipsafe.policy.pin import pin as pin_policy
     from shipsafe.policy.pin import pinned
     from shipsafe.store import open_store
+    from shipsafe.trust.root import load_root
 
-    if (policy is None) == (not builtin):
-        raise UsageError("give a policy file, or --builtin")
     settings = Settings(state=state, output=output, actor=actor, agent=agent, audit_log=audit_log)
-    who = detect_actor(actor, agent)
-    loaded = builtin_policy(trust) if builtin else load_policy(policy, trust)
     store = open_store(settings.state)
     try:
-        before = pinned(store)
         audit = open_audit(settings, store)
         now = SystemClock().now()
+        root = None
+        credentials = None
         try:
-            document = pin_policy(store, loaded, who, now)
-        except RefusedError as exc:
+            root = load_root()
+            credentials = resolve_actor(actor, agent, root)
+            if root is None:
+                raise PolicyViolation(
+                    "no trust root is configured (SHIPSAFE_TRUST_ROOT or "
+                    "/etc/shipsafe/trust.yaml): there is no signed policy to pin"
+                )
+            before = pinned(store)
+            entry = pin_policy(store, root, credentials.actor, credentials.proofs, now)
+        except (RefusedError, PolicyViolation) as exc:
+            shown = credentials.actor if credentials else resolve_actor(actor, agent).actor
+            by = shown.model_dump(mode="json")
             audit.append(
                 {
                     "rollout_id": "-",
                     "type": "policy_pin_refused",
                     "time": now.isoformat(),
-                    "actor": who.id,
+                    "actor": by["id"],
                     "message": exc.message,
-                    "data": {"digest": loaded.digest, "by": who.model_dump(mode="json")},
+                    "data": {"by": by},
                 }
             )
             raise
+        who = credentials.actor
         audit.append(
             {
                 "rollout_id": "-",
                 "type": "policy_pinned",
-                "time": document["pinned_at"],
+                "time": entry["pinned_at"],
                 "actor": who.id,
-                "message": f"policy {loaded.source} pinned by {who.label()}",
+                "message": f"trust root {root.source} (serial {root.serial}) pinned by "
+                f"{who.label()}",
                 "data": {
-                    "digest": loaded.digest,
-                    "trust_digest": loaded.trust_digest,
-                    "previous_digest": before["digest"] if before else None,
+                    "digest": root.digest,
+                    "serial": root.serial,
+                    "previous_digest": (before or {}).get("digest"),
                     "by": who.model_dump(mode="json"),
                 },
             }
@@ -92,37 +94,54 @@ def pin(
     finally:
         store.close()
     if settings.json:
-        typer.echo(json.dumps({"kind": "result", "pinned": loaded.source,
-                               "digest": loaded.digest, "trust_digest": loaded.trust_digest}))
+        typer.echo(json.dumps({"kind": "result", "pinned": root.source,
+                               "digest": root.digest, "serial": root.serial}))
     else:
         typer.echo(
-            f"pinned {loaded.source} (sha256:{loaded.digest[:12]}"
-            + (f", trust sha256:{loaded.trust_digest[:12]}" if loaded.trust_digest else "")
-            + f") in {store.url}"
+            f"pinned trust root {root.source} (serial {root.serial}, "
+            f"sha256:{root.digest[:12]}) in {store.url}"
         )
 
 
 @policy_app.command("show")
 @exits
 def show(state: StateOpt = None, output: OutputOpt = Output.human) -> None:
-    """The pinned policy's origin, digest and who pinned it (nothing pinned: exit 0, says so)."""
-    from shipsafe.policy.pin import pinned
+    """The policy in force for this store, verified now: the trust root's (or a newer signed
+    copy pinned in the store). Exit 2 when the root or the pin does not verify."""
+    from shipsafe.policy import load_policy
+    from shipsafe.policy.pin import effective_root, pinned
     from shipsafe.store import open_store
+    from shipsafe.trust.root import load_root
 
-    store = open_store(state, create=False)
     try:
-        document = pinned(store)
+        store = open_store(state, create=False)
+    except Exception:  # no store yet: the root alone
+        store = None
+    try:
+        entry = pinned(store)
+        root = effective_root(store, load_root())
+        loaded = load_policy(store=store, root=root)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+    document = {
+        "source": loaded.source,
+        "digest": loaded.digest,
+        "trust_digest": loaded.trust_digest,
+        "serial": root.serial if root else None,
+        "keys": [k.model_dump(mode="json", exclude={"public_key"})
+                 for k in loaded.trusted_keys or []],
+        "pinned_by": (entry or {}).get("pinned_by"),
+    }
     if output == Output.json:
-        typer.echo(json.dumps({"kind": "result", "pinned": document}))
+        typer.echo(json.dumps({"kind": "result", "policy": document}))
         return
-    if document is None:
-        typer.echo("no policy pinned: each command uses --policy, SHIPSAFE_POLICY or the "
-                   "built-in policy")
+    if root is None:
+        typer.echo("no trust root: the built-in policy applies and no key is trusted (every "
+                   "actor is an unverified agent)")
         return
     typer.echo(
-        f"pinned {document['source']} sha256:{document['digest'][:12]} by "
-        f"{document['pinned_by']['id']} at {document['pinned_at']}"
-        + (f"; trust sha256:{document['trust_digest'][:12]}" if document["trust_digest"] else "")
+        f"{loaded.source} serial {root.serial} sha256:{root.digest[:12]}, verified; "
+        f"{len(loaded.trusted_keys or [])} key(s): "
+        + ", ".join(f"{k.identity} ({k.kind.value})" for k in loaded.trusted_keys or [])
     )

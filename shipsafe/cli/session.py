@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -19,12 +19,22 @@ from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
 from shipsafe.engine.driver import StopDriving, drive, interrupt
 from shipsafe.engine.rollout import RolloutEngine
-from shipsafe.errors import ExitCode, LeaseLost, RollbackFailed, ShipsafeError, StoreError
-from shipsafe.identity import detect_actor
+from shipsafe.errors import (
+    ExitCode,
+    LeaseLost,
+    PolicyViolation,
+    RollbackFailed,
+    ShipsafeError,
+    StoreError,
+)
+from shipsafe.identity import resolve_actor
 from shipsafe.records import EventType, Phase, Reason, RolloutRecord
 from shipsafe.render.human import HumanRenderer
 from shipsafe.render.json_lines import JsonLinesRenderer
 from shipsafe.store import open_store
+
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
 
 
 @dataclass
@@ -33,6 +43,14 @@ class Session:
     ctx: EngineContext
     renderer: HumanRenderer | JsonLinesRenderer
     audit: FileAuditLog
+    root: TrustRoot | None = None
+    # the trust root or the store's pinned policy did not verify: everything that moves
+    # traffic forward or grants anything refuses with it (rollback and abort still work)
+    trust_error: PolicyViolation | None = None
+
+    def require_trust(self) -> None:
+        if self.trust_error is not None:
+            raise self.trust_error
 
     def say(self, text: str, style: str = "") -> None:
         """A human line (JSON mode: nothing; the events and the result line say it all)."""
@@ -49,12 +67,26 @@ def session(
     create_store: bool = True,
     render_events: bool = True,
 ) -> Iterator[Session]:
+    from shipsafe.approvals import GuardedApprovals
     from shipsafe.audit.s3 import mirrors_from_env  # no boto3 unless SHIPSAFE_AUDIT_S3
     from shipsafe.notify import WebhookNotifier, env_hook
+    from shipsafe.policy.pin import effective_root
     from shipsafe.providers.registry import Registry
+    from shipsafe.trust.root import load_root
 
-    actor = detect_actor(settings.actor, settings.agent)
     store = open_store(settings.state, create=create_store)
+    root: TrustRoot | None = None
+    trust_error: PolicyViolation | None = None
+    try:
+        root = effective_root(store, load_root())
+    except PolicyViolation as exc:
+        trust_error = exc
+    try:
+        credentials = resolve_actor(settings.actor, settings.agent, root)
+    except BaseException:
+        store.close()
+        raise
+    actor = credentials.actor
     notifier = None
     renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
@@ -75,8 +107,10 @@ def session(
             actor=actor,
             subscribers=subscribers,
             lease_store=lambda: open_store(settings.state, create=False),
+            approvals=GuardedApprovals(root),
+            proofs=credentials.proofs,
         )
-        yield Session(settings, ctx, renderer, audit)
+        yield Session(settings, ctx, renderer, audit, root, trust_error)
     finally:
         if isinstance(renderer, HumanRenderer):
             renderer.close()

@@ -113,7 +113,7 @@ def _promote(engine: RolloutEngine, full: bool, who: str, now: datetime) -> str:
             if isinstance(step, ApprovalStep):
                 gate = engine.gate_of(step, i)
                 deferred = (
-                    engine.record.emergency
+                    engine.proven_emergency
                     and engine.record.guardrails.review_gate
                     and not engine.is_guard_gate(i)
                 )

@@ -39,6 +39,38 @@ class ApprovalVerifier(Protocol):
         """Return the accepted approval, or raise ApprovalRefused with the reason."""
         ...
 
+    def verified_signers(
+        self, record: RolloutRecord, gate: str, approvals: list[Approval]
+    ) -> set[str]:
+        """Who approved `gate`, counting only the stored approvals that verify now."""
+        ...
+
+    def minimum(self, record: RolloutRecord) -> int:
+        """The fewest approvals any gate of this rollout needs (from the trusted policy)."""
+        ...
+
+
+class Proofs(Protocol):
+    """Signs evidence with the acting key and says which trusted key signed a proof."""
+
+    def sign(self, purpose: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A proof over body (None: this actor has no trusted key)."""
+        ...
+
+    def signer(self, purpose: str, signed: Any) -> Any | None:
+        """The trusted key (with .identity, .key_id, .kind) that made the proof, or None."""
+        ...
+
+
+class NoProofs:
+    """No key, no trust root: signs nothing, verifies nothing."""
+
+    def sign(self, purpose: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def signer(self, purpose: str, signed: Any) -> Any | None:
+        return None
+
 
 class RecordedApprovals:
     """The plain approval: anyone with access to the store may approve, and it is recorded.
@@ -52,6 +84,14 @@ class RecordedApprovals:
         self, record: RolloutRecord, gate: str, command: Command, now: datetime
     ) -> Approval:
         return Approval(rollout_id=record.id, gate=gate, actor=command.actor, approved_at=now)
+
+    def verified_signers(
+        self, record: RolloutRecord, gate: str, approvals: list[Approval]
+    ) -> set[str]:
+        return {(a.signer or a.actor.id).lower() for a in approvals if a.gate == gate}
+
+    def minimum(self, record: RolloutRecord) -> int:
+        return 1
 
 
 def _guarded_approvals() -> ApprovalVerifier:
@@ -83,6 +123,8 @@ class EngineContext:
     actor: Actor
     subscribers: list[Subscriber] = field(default_factory=list)
     approvals: ApprovalVerifier = field(default_factory=_guarded_approvals)
+    # signs the deploy and data-snapshot records; verifies them when they are used
+    proofs: Proofs = field(default_factory=NoProofs)
     # runs the commands a plan names (migrations, blue's identity probe); no shell
     commands: CommandRunner = field(default_factory=SubprocessRunner)
     holder: str = ""

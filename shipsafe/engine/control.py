@@ -66,6 +66,8 @@ def start_deploy(
 
         request = Request(
             actor_kind=ctx.actor.kind.value,
+            verified=ctx.actor.verified,
+            verifier=ctx.approvals,
             emergency=emergency,
             reason=emergency_reason,
             parent_id=parent_id,

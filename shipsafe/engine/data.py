@@ -16,6 +16,8 @@ from shipsafe.records import EventType, OperationOutcome
 if TYPE_CHECKING:
     from shipsafe.engine.rollout import RolloutEngine
 
+DATA_PROOF = "shipsafe-data-snapshot/v1"
+
 
 def _provider(engine: RolloutEngine, name: str) -> Any:
     config = engine.plan.data_snapshots[name].model_dump(mode="json", by_alias=True)
@@ -38,6 +40,11 @@ def take(engine: RolloutEngine, names: list[str]) -> list[dict[str, Any]]:
             engine.finish(op, OperationOutcome.ERROR, str(exc))
             raise DataSnapshotError(f"data snapshot {name}: {exc}") from None
         record = {**record, "name": name, "verified_at": engine.now().isoformat()}
+        proof = engine.ctx.proofs.sign(
+            DATA_PROOF, {"rollout_id": engine.record.id, "record": dict(record)}
+        )
+        if proof is not None:
+            record = {**record, "proof": proof}
         engine.finish(op, OperationOutcome.OK, str(record.get("id", "")))
         engine.emit(
             EventType.DATA_SNAPSHOT_TAKEN,
@@ -66,6 +73,7 @@ def verify_all(engine: RolloutEngine, why: str) -> list[dict[str, Any]]:
         )
     for record in records:
         name = str(record.get("name"))
+        _check_proof(engine, record, why)
         try:
             if name not in engine.plan.data_snapshots:
                 raise ProviderError("the plan no longer names it")
@@ -78,6 +86,29 @@ def verify_all(engine: RolloutEngine, why: str) -> list[dict[str, Any]]:
         data={"ids": [r.get("id") for r in records], "before": why},
     )
     return records
+
+
+def _check_proof(engine: RolloutEngine, record: dict[str, Any], why: str) -> None:
+    """A data-snapshot record is evidence: when the deploy was signed (or the record carries
+    a proof), the record must verify, unchanged, from its signature by a trusted key: a
+    record edited in the store (another file, its new checksum) stops what follows."""
+    signed = engine.ctx.proofs.signer("shipsafe-deploy/v1", engine.record.proof) is not None
+    proof = record.get("proof")
+    if not signed and proof is None:
+        return
+    body = {k: v for k, v in record.items() if k != "proof"}
+    key = engine.ctx.proofs.signer(DATA_PROOF, proof)
+    payload = proof.get("payload", {}) if isinstance(proof, dict) else {}
+    if (
+        key is None
+        or payload.get("rollout_id") != engine.record.id
+        or payload.get("record") != body
+    ):
+        raise DataSnapshotError(
+            f"{why}: data snapshot record {record.get('name')} does not verify from its "
+            "signature (edited in the store, or never signed): refusing to go on without a "
+            "proven way back"
+        )
 
 
 def restore_hints(engine: RolloutEngine) -> str:

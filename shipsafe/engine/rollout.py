@@ -118,6 +118,18 @@ class RolloutEngine:
             created_at=now,
             updated_at=now,
         )
+        proof = ctx.proofs.sign(
+            "shipsafe-deploy/v1",
+            {
+                "rollout_id": record.id,
+                "plan_digest": record.plan_digest,
+                "environment": record.environment,
+                "emergency": emergency,
+                "emergency_reason": emergency_reason,
+                "created_at": now.isoformat(),
+            },
+        )
+        record.proof = proof or {}
         return cls(ctx, record, plan)
 
     @classmethod
@@ -175,7 +187,7 @@ class RolloutEngine:
     def pause_seconds(self, duration: float) -> float:
         """Emergency mode may shorten pauses, as far as the policy allows (never breakers)."""
         cap = self.record.guardrails.emergency_max_pause_seconds
-        if self.record.emergency and cap is not None:
+        if self.proven_emergency and cap is not None:
             return min(duration, cap)
         return duration
 
@@ -187,15 +199,27 @@ class RolloutEngine:
         self.runtime.provider_errors += 1
         self.emit(EventType.PROVIDER_ERROR, message=f"{what}: {exc}", data={"provider": what})
 
-    def approval_count(self, gate: str) -> int:
-        """Distinct approvers of a gate: one person approving twice counts once."""
-        return len(
-            {
-                (a.signer or a.actor.id).lower()
-                for a in self.ctx.store.approvals(self.record.id)
-                if a.gate == gate
-            }
+    @property
+    def proven_emergency(self) -> bool:
+        """An emergency only counts when the deploy's proof, signed by a trusted key, says
+        so for this rollout and plan: a row edited to `emergency: true` shortens nothing."""
+        record = self.record
+        if not record.emergency:
+            return False
+        key = self.ctx.proofs.signer("shipsafe-deploy/v1", record.proof)
+        payload = record.proof.get("payload", {}) if key is not None else {}
+        return (
+            key is not None
+            and payload.get("emergency") is True
+            and payload.get("rollout_id") == record.id
+            and payload.get("plan_digest") == record.plan_digest
         )
+
+    def approval_count(self, gate: str) -> int:
+        """Distinct approvers of a gate whose approvals verify now, from their signatures:
+        one person approving twice counts once, a row nobody signed counts for nothing."""
+        stored = self.ctx.store.approvals(self.record.id)
+        return len(self.ctx.approvals.verified_signers(self.record, gate, stored))
 
     def is_guard_gate(self, index: int) -> bool:
         return index < len(self.record.guardrails.gates)
@@ -207,8 +231,12 @@ class RolloutEngine:
     def required_approvals(self, step: Any, index: int) -> int:
         gates = self.record.guardrails.gates
         if index < len(gates):
-            return gates[index].count
-        return max(int(step_spec(step).count), self.record.guardrails.approval_count)
+            return max(gates[index].count, self.ctx.approvals.minimum(self.record))
+        return max(
+            int(step_spec(step).count),
+            self.record.guardrails.approval_count,
+            self.ctx.approvals.minimum(self.record),
+        )
 
     @property
     def current_step(self) -> Any | None:

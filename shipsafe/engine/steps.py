@@ -148,7 +148,7 @@ def _approval(engine: RolloutEngine, step: Any, state: StepState) -> Outcome:
     if have >= need:
         return done(f"gate {gate} approved ({have} of {need})")
     review = engine.record.guardrails.review_gate
-    if engine.record.emergency and review and not engine.is_guard_gate(state.index):
+    if engine.proven_emergency and review and not engine.is_guard_gate(state.index):
         engine.emit(
             EventType.NOTICE,
             Reason.APPROVAL_DEFERRED,

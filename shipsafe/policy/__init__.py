@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shipsafe.errors import PolicyViolation
 from shipsafe.plan.models import Plan
@@ -27,8 +28,12 @@ from shipsafe.policy.runtime_rules import (
     review_pending,
     slot,
 )
+from shipsafe.policy.stricter import stricter
 from shipsafe.records import GuardGate, Guardrails, TrustedKey, sha256_hex
 from shipsafe.store.base import StateStore
+
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
 
 POLICY_ENV = "SHIPSAFE_POLICY"
 TRUST_ENV = "SHIPSAFE_TRUST"
@@ -36,15 +41,31 @@ TRUST_ENV = "SHIPSAFE_TRUST"
 
 @dataclass
 class LoadedPolicy:
+    """The policy in force: the trust root's (or the built-in one without a root), plus the
+    rules of a command-line policy on top (only ever stricter), and the actors' keys, which
+    come from the trust root alone."""
+
     policy: Policy
-    source: str  # the file, or "builtin"
+    source: str  # "trust root PATH", "builtin", or a pinned copy
     digest: str
-    trusted_keys: list[TrustedKey] | None = None  # None: no trust file
+    trusted_keys: list[TrustedKey] | None = None  # None: no trust root
     trust_digest: str | None = None
     trust_source: str | None = None
+    extra: Policy | None = None  # --policy / SHIPSAFE_POLICY: added rules
+    root: TrustRoot | None = None
 
     def rules_for(self, environment: str) -> EnvironmentRules:
-        return self.policy.rules_for(environment)
+        rules = self.policy.rules_for(environment)
+        if self.extra is not None:
+            rules = stricter(rules, self.extra.rules_for(environment))
+        return rules
+
+    @property
+    def max_approval_validity(self) -> float:
+        longest = self.policy.approvals.max_validity
+        if self.extra is not None:
+            longest = min(longest, self.extra.approvals.max_validity)
+        return longest
 
 
 def _parse(text: str, source: str) -> Policy:
@@ -59,61 +80,77 @@ def _parse(text: str, source: str) -> Policy:
         raise PolicyViolation(f"invalid policy {source}", problems) from None
 
 
-def _with_trust(loaded: LoadedPolicy, base: Path | None, trust: str | None) -> LoadedPolicy:
-    from shipsafe.approvals import load_trust
+def _from_mapping(data: Any, source: str) -> Policy:
+    from pydantic import ValidationError
 
-    # the policy's own trust file wins: a deployer cannot swap in one of their own
-    named = loaded.policy.approvals.trust_file
-    path = None
-    if named:
-        path = Path(named) if base is None or Path(named).is_absolute() else base / named
-    elif trust:
-        path = Path(trust)
-    if path is not None:
-        keys, digest = load_trust(path)
-        loaded.trusted_keys, loaded.trust_digest, loaded.trust_source = keys, digest, str(path)
-    return loaded
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise PolicyViolation(f"{source}: policy.{where}: {first['msg']}") from None
+
+
+def root_policy(root: TrustRoot | None) -> LoadedPolicy:
+    """The trust root's signed policy and keys; the built-in policy and no keys at all
+    without a root."""
+    if root is None:
+        return builtin_policy()
+    where = f"trust root {root.source}"
+    policy = _from_mapping(root.document.policy, where)
+    return LoadedPolicy(policy, where, _digest(policy), list(root.actors), root.digest,
+                        root.source, root=root)
 
 
 def load_policy(
     path: str | Path | None = None,
     trust: str | None = None,
     store: StateStore | None = None,
+    root: TrustRoot | object | None = ...,
 ) -> LoadedPolicy:
-    """The policy pinned in the store if there is one (a policy or trust file given on top
-    must then be the pinned one); else the policy file (--policy, SHIPSAFE_POLICY), or the
-    built-in default without one. `trust` (--trust, SHIPSAFE_TRUST) is used only when the
-    policy names no trust file."""
-    from shipsafe.policy.pin import enforce
+    """The policy every deploy obeys: the trust root's signed policy (or a newer signed copy
+    pinned in the store: pin.effective_root), verified on every read; a pin in the store
+    that does not verify refuses everything (PolicyViolation, exit 2). A policy file given
+    here (--policy, SHIPSAFE_POLICY) only adds rules; a trust file given here (--trust,
+    SHIPSAFE_TRUST) only narrows the keys to those also in the root, never adds one.
+    `root`: the trust root already loaded (default: load it now)."""
+    from shipsafe.policy.pin import effective_root
+    from shipsafe.trust.root import load_root
 
+    the_root: TrustRoot | None = load_root() if root is ... else root  # type: ignore[assignment]
+    loaded = root_policy(effective_root(store, the_root))
     chosen = path or os.environ.get(POLICY_ENV) or None
+    if chosen is not None:
+        extra = _read_policy(Path(chosen))
+        loaded.extra = extra
+        loaded.source += f" + rules of {chosen}"
+        loaded.digest = sha256_hex([loaded.digest, _digest(extra)])
     trust = trust or os.environ.get(TRUST_ENV) or None
-    loaded = _load_policy(chosen, trust)
-    pinned = enforce(store, loaded, explicit=chosen is not None or trust is not None)
-    if pinned is not None and _digest(pinned.policy) != pinned.digest:
-        raise PolicyViolation("the policy pinned in the state store is damaged (digest mismatch)")
-    return pinned or loaded
+    if trust is not None:
+        from shipsafe.approvals import load_trust
+
+        listed, _ = load_trust(trust)
+        wanted = {k.key_id for k in listed}
+        loaded.trusted_keys = [k for k in (loaded.trusted_keys or []) if k.key_id in wanted]
+        loaded.trust_digest = sha256_hex([loaded.trust_digest, sorted(wanted)])
+    return loaded
 
 
-def _load_policy(chosen: str | Path | None, trust: str | None) -> LoadedPolicy:
-    if chosen is None:
-        return builtin_policy(trust)
+def _read_policy(p: Path) -> Policy:
     from shipsafe.errors import PlanError
     from shipsafe.plan.loader import read_text
 
-    p = Path(chosen)
     try:
         text = read_text(p, "policy")
     except PlanError as exc:
         raise PolicyViolation(exc.message) from None
-    policy = _parse(text, str(p))
-    loaded = LoadedPolicy(policy, str(p), _digest(policy))
-    return _with_trust(loaded, p.parent, trust)
+    return _parse(text, str(p))
 
 
 def builtin_policy(trust: str | None = None) -> LoadedPolicy:
+    """The built-in policy, with no keys: without a trust root nobody is verified."""
     policy = _parse(BUILTIN_POLICY, "<builtin policy>")
-    return _with_trust(LoadedPolicy(policy, "builtin", _digest(policy)), None, trust)
+    return LoadedPolicy(policy, "builtin", _digest(policy), None)
 
 
 def _digest(policy: Policy) -> str:
@@ -178,7 +215,7 @@ def decide(
         approval_group=approval.group if approval else None,
         trusted_keys=list(loaded.trusted_keys or []),
         trust_digest=loaded.trust_digest,
-        max_approval_validity_seconds=loaded.policy.approvals.max_validity,
+        max_approval_validity_seconds=loaded.max_approval_validity,
         gates=gates,
         rollback_window_seconds=window,
         require_data_snapshot=rules.require_data_snapshot,

@@ -2,7 +2,7 @@
 
     apiVersion: shipsafe/v1
     kind: Policy
-    approvals: {trustFile: trust.yaml, maxValidity: 24h}
+    approvals: {maxValidity: 24h}
     environments:
       production:                  # an exact name, or a glob such as "prod-*" or "*"
         requireApproval: {count: 2, group: release-managers, signed: true}
@@ -19,6 +19,7 @@
           - {name: friday-evening, days: [fri], startTime: "16:00", timezone: Europe/Berlin}
         freezeAfterRollback: 30m
         maxChainDepth: 0           # deploys started by deploys beyond this need a human
+        deployers: [human, ci]     # who may deploy here (default: all; no key = agent)
         rollbackWindow: 1h
         maxDuration: 24h           # longest pause, interval, initial delay or timeout
         emergency: {allowed: true, maxPause: 1m, approvalAfter: true}
@@ -41,6 +42,7 @@ from shipsafe.plan.base import Duration, PlanModel, Weight
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Kind = Literal["human", "ci", "agent"]
 DEFAULT_EMERGENCY_KINDS: list[Kind] = ["human", "ci"]
+ALL_KINDS: list[Kind] = ["human", "ci", "agent"]
 DAYS: list[str] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -181,6 +183,10 @@ class EnvironmentRules(PlanModel):
         "ask for (every duration is also capped at 30 days, whatever the policy)",
     )
     emergency: EmergencyRules = Field(default_factory=EmergencyRules)
+    deployers: list[Kind] = Field(
+        default_factory=lambda: list(ALL_KINDS),
+        description="kinds that may deploy here (an actor without a key is an agent)",
+    )
 
     @field_validator("require_approval", mode="before")
     @classmethod
@@ -193,7 +199,11 @@ class EnvironmentRules(PlanModel):
 
 
 class ApprovalsConfig(PlanModel):
-    trust_file: str | None = Field(default=None, description="relative to the policy file")
+    trust_file: str | None = Field(
+        default=None,
+        description="ignored: approvers' keys come from the trust root only (kept so older "
+        "policy files still load)",
+    )
     max_validity: Duration = Field(
         default=86400.0, description="longest validity of one approval"
     )

@@ -41,7 +41,9 @@ class Request:
     reason: str | None = None
     parent_id: str | None = None
     request_override: bool = False
-    trusted_keys: int | None = None  # how many keys the trust file holds (None: no file)
+    trusted_keys: int | None = None  # how many keys the trust root holds (None: no root)
+    verified: bool = True  # the actor signed with a key the trust root lists
+    verifier: Any = None  # an ApprovalVerifier: counts only reviews that verify
 
 
 def _where(i: int, step: Any) -> str:
@@ -59,7 +61,18 @@ def check_plan(plan: Plan, rules: EnvironmentRules, request: Request) -> list[Fi
     out += _windows(plan, rules, env)
     out += _durations(plan, rules, env)
     out += _emergency(rules, request, env)
+    out += _deployer(rules, request, env)
     return out
+
+
+def _deployer(rules: EnvironmentRules, request: Request, env: str) -> list[Finding]:
+    if request.actor_kind in rules.deployers:
+        return []
+    who = request.actor_kind if request.verified else "unverified agent (no trusted key)"
+    return [Finding(
+        "deployers", Threat.UNAPPROVED, E,
+        f"a {who} may not deploy to {env} (allowed: {', '.join(rules.deployers)})",
+    )]
 
 
 def _approval(
@@ -89,11 +102,12 @@ def _approval(
                 f"{rule.count} (a plan may be stricter, never looser)",
                 f"steps[{i}].approval.count",
             ))
-    if rule.signed and not request.trusted_keys:
+    if not request.trusted_keys:
         out.append(Finding(
             "requireApproval.signed", Threat.UNAPPROVED, E,
-            f"{env} accepts only signed approvals, and no trust file with approvers' keys is "
-            "given (the policy's approvals.trustFile, or SHIPSAFE_TRUST)",
+            f"{env} requires approvals, which are signed with human keys from the trust root, "
+            "and no trust root with keys is configured (SHIPSAFE_TRUST_ROOT or "
+            "/etc/shipsafe/trust.yaml): nobody could approve",
         ))
     return out
 
@@ -330,7 +344,13 @@ def _emergency(rules: EnvironmentRules, request: Request, env: str) -> list[Find
             "an emergency deploy needs --reason saying why (at least "
             f"{rule.min_reason_length} characters); it goes to the audit log and the review",
         ))
-    if request.actor_kind not in rule.allowed_kinds:
+    if not request.verified:
+        out.append(Finding(
+            "emergency.verified", Threat.HOTFIX_BYPASS, E,
+            "an actor without a key in the trust root is an unverified agent and may never "
+            "declare an emergency (SHIPSAFE_KEY)",
+        ))
+    elif request.actor_kind not in rule.allowed_kinds:
         out.append(Finding(
             "emergency.allowedKinds", Threat.HOTFIX_BYPASS, E,
             f"a {request.actor_kind} may not declare an emergency in {env} (allowed: "

@@ -10,6 +10,7 @@ the deployer signs it). A chain past the depth limit always becomes a gate.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from shipsafe.plan.models import Plan
 from shipsafe.plan.steps import MigrateSpec, step_spec
@@ -212,7 +213,7 @@ def _pending_reviews(
 ) -> list[Finding]:
     if not request.emergency:
         return []
-    pending = [o for o in others if review_pending(store, o)]
+    pending = [o for o in others if review_pending(store, o, request.verifier)]
     limit = rules.emergency.max_pending_reviews
     if len(pending) < limit:
         return []
@@ -224,13 +225,17 @@ def _pending_reviews(
     )]
 
 
-def review_pending(store: StateStore, record: RolloutRecord) -> bool:
+def review_pending(store: StateStore, record: RolloutRecord, verifier: Any = None) -> bool:
+    """Whether an emergency rollout still awaits its review: only reviews that verify now
+    from their signatures (verifier: an ApprovalVerifier) count; a row alone is nothing."""
     gate = record.guardrails.review_gate
     if not record.emergency or not gate:
         return False
     if store.get_snapshot(record.id) is None:
         return False  # refused or stopped at preflight: nothing was changed
-    approvers = {
-        (a.signer or a.actor.id).lower() for a in store.approvals(record.id) if a.gate == gate
-    }
-    return len(approvers) < record.guardrails.review_count
+    if verifier is None:
+        from shipsafe.approvals import GuardedApprovals
+
+        verifier = GuardedApprovals()
+    approvers = verifier.verified_signers(record, gate, store.approvals(record.id))
+    return len(approvers) < max(record.guardrails.review_count, verifier.minimum(record))

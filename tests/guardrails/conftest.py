@@ -1,6 +1,8 @@
 """A world for attack tests: the real CLI over fakes (router, metrics) with a shared fake
-clock, a real SQLite store and audit log in a temp dir, real ed25519 keys and a trust file,
-real file snapshots and real subprocesses for migrations.
+clock, a real SQLite store and audit log in a temp dir, real ed25519 keys and a trust root
+signed by an admin key (holding POLICY and the people's keys), real file snapshots and real
+subprocesses for migrations. Each actor acts with their own key (SHIPSAFE_KEY); mallory's
+key is not in the trust root, and `nobody` has no key at all (an unverified agent).
 
 Every attack test asserts three things: the exit code, that the target was not changed
 (or was put back), and what the audit log recorded.
@@ -9,6 +11,7 @@ Every attack test asserts three things: the exit code, that the target was not c
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from shipsafe.approvals import generate_keys
 from shipsafe.cli.app import app
 from shipsafe.clock import FakeClock
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+from tests.support.trust_root import write_trust_root
 
 # a Wednesday, noon UTC
 START = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -55,7 +59,6 @@ breakers:
 POLICY = """\
 apiVersion: shipsafe/v1
 kind: Policy
-approvals: {trustFile: trust.yaml}
 environments:
   production:
     requireApproval: {count: 1, signed: true}
@@ -139,7 +142,14 @@ class World:
 
     def run(self, *args: str, actor: str = "alice", env: dict[str, str] | None = None) -> Any:
         environ = {"SHIPSAFE_ACTOR": actor, **(env or {})}
+        if Path(self.key(actor)).exists() and "SHIPSAFE_KEY" not in environ:
+            environ["SHIPSAFE_KEY"] = self.key(actor)
         return self.runner.invoke(app, list(args), env=environ)
+
+    def sign_root(self, policy: str | None = None, people: dict[str, tuple[str, list[str]]]
+                  | None = None) -> None:
+        """(Re)write the trust root: POLICY (or `policy`) and the people's keys, signed."""
+        write_trust_root(self.root, policy or POLICY, people or PEOPLE)
 
     def deploy(self, plan: str, *args: str, actor: str = "alice",
                env: dict[str, str] | None = None) -> Any:
@@ -195,19 +205,14 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setattr("shipsafe.clock.SystemClock", lambda: clock)
     providers = GuardProviders(FakeRouter(), FakeMetrics(default_metrics))
     monkeypatch.setattr("shipsafe.providers.registry.Registry", lambda: providers)
-    entries = []
-    for name, (kind, groups) in {**PEOPLE, "mallory": ("human", ["release"])}.items():
-        _, _, public = generate_keys(tmp_path / "keys" / name)
-        if name != "mallory":
-            entries.append(
-                f"  - {{identity: {name}, kind: {kind}, groups: {json.dumps(groups)}, "
-                f"publicKey: \"{public}\"}}"
-            )
-    (tmp_path / "trust.yaml").write_text(
-        "apiVersion: shipsafe/v1\nkind: Trust\napprovers:\n" + "\n".join(entries) + "\n"
-    )
-    (tmp_path / "policy.yaml").write_text(POLICY)
-    monkeypatch.setenv("SHIPSAFE_POLICY", str(tmp_path / "policy.yaml"))
+    for name in [*PEOPLE, "mallory", "admin"]:
+        generate_keys(tmp_path / "keys" / name)
+    # the test process is the trust root's owner here (in CI, root): see tests/attacks for
+    # the real thing, run as an unprivileged user
+    monkeypatch.setattr("shipsafe.trust.paths.TRUSTED_OWNERS", frozenset({0, os.geteuid()}))
+    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(tmp_path / "trust-root.yaml"))
+    monkeypatch.delenv("SHIPSAFE_KEY", raising=False)
+    write_trust_root(tmp_path, POLICY, PEOPLE)
     return World(tmp_path, clock, providers)
 
 

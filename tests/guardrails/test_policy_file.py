@@ -7,20 +7,25 @@ from pathlib import Path
 import pytest
 
 from shipsafe.errors import PolicyViolation
-from shipsafe.policy import load_policy
+from shipsafe.policy import _read_policy, load_policy
 from shipsafe.policy.default import BUILTIN_POLICY
 
 EXAMPLE = Path(__file__).parents[2] / "plans" / "policy-example.yaml"
 
 
-def test_the_example_policy_parses(tmp_path: Path) -> None:
+def test_the_example_policy_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIPSAFE_TRUST_ROOT", raising=False)
+    monkeypatch.setattr("shipsafe.trust.root.DEFAULT_ROOT", str(tmp_path / "no-root"))
     (tmp_path / "policy.yaml").write_text(EXAMPLE.read_text())
-    (tmp_path / "trust.yaml").write_text("apiVersion: shipsafe/v1\nkind: Trust\napprovers: []\n")
+    policy = _read_policy(tmp_path / "policy.yaml")
+    assert policy.rules_for("production").max_first_weight == 10
+    assert policy.rules_for("staging-eu").max_chain_depth == 3  # glob
+    assert policy.rules_for("dev").rollback_window == 3600
+    # given on the command line it only adds rules to the built-in policy (no root here):
     loaded = load_policy(tmp_path / "policy.yaml")
+    assert loaded.rules_for("staging-eu").max_chain_depth == 2  # the built-in "*" is stricter
     assert loaded.rules_for("production").max_first_weight == 10
-    assert loaded.rules_for("staging-eu").max_chain_depth == 3  # glob
-    assert loaded.rules_for("dev").rollback_window == 3600
-    assert loaded.trusted_keys == []
+    assert loaded.trusted_keys is None  # no trust root: no key is trusted
 
 
 @pytest.mark.parametrize(

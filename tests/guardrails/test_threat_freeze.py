@@ -5,7 +5,7 @@ changed, unless a human other than the deployer approves an override gate first.
 
 from __future__ import annotations
 
-from tests.guardrails.conftest import World, result_line, rollout_id_of
+from tests.guardrails.conftest import POLICY, World, result_line, rollout_id_of
 
 STEPS = """\
 steps:
@@ -34,8 +34,7 @@ def test_a_deploy_inside_a_weekly_freeze_window_is_refused(world: World) -> None
 
 
 def test_a_one_off_freeze_window_in_its_own_time_zone(world: World) -> None:
-    policy = world.root / "policy.yaml"
-    policy.write_text(policy.read_text().replace(
+    world.sign_root(policy=POLICY.replace(
         "      - {name: weekend,",
         '      - {name: launch, start: "2026-03-04T06:30", end: "2026-03-04T08:00", '
         "timezone: America/New_York}\n      - {name: weekend,",

@@ -29,16 +29,19 @@ def test_the_deployer_cannot_approve_their_own_rollout(world: World) -> None:
     assert world.untouched()
     refused = world.audit("approval_refused", rid)
     assert len(refused) == 1
-    assert "started this rollout" in refused[0]["data"]["reason"]
+    assert "signed this rollout's deploy" in refused[0]["data"]["reason"]
     assert world.audit("approval_accepted", rid) == []
 
 
-def test_the_deployer_under_another_host_name_is_still_the_deployer(world: World) -> None:
-    result = world.deploy(world.plan(GATED), "--detach", actor="Alice@build-host-7")
+def test_the_deployer_under_another_name_is_still_the_deployer(world: World) -> None:
+    # alice deploys with her key under the label of a pipeline, then approves as alice
+    result = world.deploy(world.plan(GATED), "--detach", actor="deploy-pipeline",
+                          env={"SHIPSAFE_KEY": world.key("alice")})
     rid = rollout_id_of(result)
     assert world.approve(rid, "alice").exit_code == 2
     assert world.untouched()
-    assert "started this rollout" in world.audit("approval_refused", rid)[0]["data"]["reason"]
+    reason = world.audit("approval_refused", rid)[0]["data"]["reason"]
+    assert "signed this rollout's deploy" in reason  # the key, not the name, decides
 
 
 def test_an_agent_key_cannot_approve(world: World) -> None:
@@ -59,10 +62,12 @@ def test_a_ci_key_cannot_approve(world: World) -> None:
 
 def test_an_unsigned_approval_is_refused_where_signatures_are_required(world: World) -> None:
     rid = _waiting(world)
-    result = world.run("approve", rid, actor="bob")  # no --key: just a name, anyone can type it
+    # no key at all: just a name, anyone can type it (an unverified agent)
+    result = world.run("approve", rid, actor="bob", env={"SHIPSAFE_KEY": ""})
     assert result.exit_code == 2
     assert world.untouched()
-    assert "only signed approvals" in world.audit("approval_refused", rid)[0]["data"]["reason"]
+    reason = world.audit("approval_refused", rid)[0]["data"]["reason"]
+    assert "every approval is signed" in reason and "unverified agent" in reason
 
 
 def test_one_person_approving_twice_counts_once(world: World) -> None:

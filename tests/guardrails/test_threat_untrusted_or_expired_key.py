@@ -1,5 +1,5 @@
 """Threat: deployment without approval, with a key that should not count. Attacks: a key
-not in the trust file, a trust file swapped after the deploy started, an expired approval,
+not in the trust root, a trust file of one's own given to the deploy, an expired approval,
 an approval valid for longer than the policy allows, a forged (altered) approval."""
 
 from __future__ import annotations
@@ -37,21 +37,23 @@ def test_an_untrusted_key_is_refused(world: World) -> None:
     assert result.exit_code == 2
     assert world.untouched()
     reason = world.audit("approval_refused", rid)[0]["data"]["reason"]
-    assert "is not in this rollout's trust file" in reason
+    assert "is not in the trust root" in reason
 
 
-def test_swapping_the_trust_file_after_the_deploy_changes_nothing(world: World) -> None:
-    rid = _waiting(world)
+def test_a_trust_file_given_to_the_deploy_adds_no_key(world: World) -> None:
     public = (world.root / "keys" / "mallory.pub").read_text().strip()
-    with open(world.root / "trust.yaml", "a") as fh:
-        fh.write(
-            f'  - {{identity: mallory, kind: human, groups: [release], publicKey: "{public}"}}\n'
-        )
-    assert world.approve(rid, "mallory").exit_code == 2
-    assert world.untouched()
-    assert "not in this rollout's trust file" in (
-        world.audit("approval_refused", rid)[0]["data"]["reason"]
+    own = world.root / "own-trust.yaml"
+    own.write_text(
+        "apiVersion: shipsafe/v1\nkind: Trust\napprovers:\n"
+        f'  - {{identity: mallory, kind: human, groups: [release], publicKey: "{public}"}}\n'
     )
+    result = world.deploy(world.plan(GATED), "--detach", "--trust", str(own))
+    # --trust only narrows the root's keys: none of the root's is left, so nobody could
+    # approve and the deploy is refused before anything changes
+    assert result.exit_code == 2, result.output
+    assert "requireApproval.signed" in result.output
+    assert world.untouched()
+    assert world.audit("deploy_refused")
 
 
 def test_an_expired_approval_is_refused(world: World) -> None:

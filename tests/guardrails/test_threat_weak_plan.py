@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.guardrails.conftest import HEAD, World
+from tests.guardrails.conftest import HEAD, POLICY, World
 
 GOOD = """\
 steps:
@@ -68,12 +68,12 @@ def test_a_plan_without_breakers_is_refused(world: World) -> None:
 
 
 def test_fewer_approvals_than_the_policy_requires_is_looser_and_refused(world: World) -> None:
+    # a policy given on the command line adds rules to the trust root's: count 2 wins
     policy = world.root / "policy.yaml"
-    policy.write_text(policy.read_text().replace("{count: 1, signed: true}",
-                                                 "{count: 2, signed: true}"))
+    policy.write_text(POLICY.replace("{count: 1, signed: true}", "{count: 2, signed: true}"))
     plan = world.plan(GOOD)  # its gate asks for 1
-    assert world.run("validate", plan).exit_code == 2
-    assert world.deploy(plan).exit_code == 2
+    assert world.run("validate", plan, "--policy", str(policy)).exit_code == 2
+    assert world.deploy(plan, "--policy", str(policy)).exit_code == 2
     assert world.untouched()
     assert "requireApproval.count" in [
         f["rule"] for f in world.audit("deploy_refused")[0]["data"]["findings"]
@@ -83,7 +83,9 @@ def test_fewer_approvals_than_the_policy_requires_is_looser_and_refused(world: W
 def test_the_built_in_policy_guards_production_when_no_policy_is_given(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SHIPSAFE_POLICY")
+    # no trust root at all: the built-in policy, and no key is trusted
+    monkeypatch.delenv("SHIPSAFE_TRUST_ROOT")
+    monkeypatch.setattr("shipsafe.trust.root.DEFAULT_ROOT", str(world.root / "no-such-root"))
     head = HEAD.replace("breakers:\n  - analysis: error-rate\n", "")
     plan = world.plan("steps:\n  - setWeight: 100\n", head=head)
     checked = world.run("validate", plan)
