@@ -7,6 +7,7 @@ function-scoped `rig` fixture puts it back to its starting point before each sce
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,54 @@ def rig(rig_session: Rig) -> Rig:
     """The session's rig, reset: no faults, stable 100 / canary 0, clean recent history."""
     rig_session.reset()
     return rig_session
+
+
+PEOPLE = {  # who acts in the scenarios, and as what (the trust root says so, not a flag)
+    "deployer": ("ci", []),
+    "alice": ("human", ["release"]),
+    "bob": ("human", ["release"]),
+    "oncall": ("human", []),
+    "approver": ("human", []),
+    "robot": ("agent", []),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trust_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A trust root made with the admin commands (`shipsafe keys generate`, `trust init`,
+    `trust add-key`) in a root-owned directory, as an operator would under /etc/shipsafe.
+    Every scenario's `shipsafe` runs with it and with its actor's key (shipsafe_cli.py)."""
+    import os
+    import subprocess
+    import sys
+
+    where = tmp_path_factory.mktemp("trust")
+    keys = where / "keys"
+
+    def shipsafe(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "shipsafe", *args], capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+
+    for name in [*PEOPLE, "admin"]:
+        kind = PEOPLE.get(name, ("human", []))[0]
+        shipsafe("keys", "generate", "--identity", name, "--kind", kind,
+                 "--out", str(keys / name))
+    root = where / "etc" / "trust.yaml"
+    admin = str(keys / "admin.key")
+    shipsafe("trust", "init", "--root", str(root), "--admin", f"admin={keys / 'admin.pub'}",
+             "--sign-with", admin)
+    for name, (kind, groups) in PEOPLE.items():
+        shipsafe("trust", "add-key", "--root", str(root), "--identity", name, "--kind", kind,
+                 *[f"--group={g}" for g in groups], "--public-key", str(keys / f"{name}.pub"),
+                 "--sign-with", admin)
+    shipsafe("trust", "show", "--root", str(root))
+    saved = {k: os.environ.get(k) for k in ("SHIPSAFE_TRUST_ROOT", "SHIPSAFE_TEST_KEYS")}
+    os.environ["SHIPSAFE_TRUST_ROOT"] = str(root)
+    os.environ["SHIPSAFE_TEST_KEYS"] = str(keys)
+    yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

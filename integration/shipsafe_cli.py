@@ -33,6 +33,9 @@ def _env(state: Path, actor: str, extra: dict[str, str] | None) -> dict[str, str
             "no_proxy": "127.0.0.1,localhost",
         }
     )
+    keys = env.get("SHIPSAFE_TEST_KEYS")  # integration/conftest.py: each actor's own key
+    if keys and (Path(keys) / f"{actor}.key").exists():
+        env["SHIPSAFE_KEY"] = str(Path(keys) / f"{actor}.key")
     env.update(extra or {})
     return env
 

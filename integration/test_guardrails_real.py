@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from integration.rig import Rig
 from integration.rig.plans import LOCAL_BLUE_GREEN
@@ -36,7 +34,7 @@ SHIPSAFE = [sys.executable, "-m", "shipsafe"]
 POLICY = """\
 apiVersion: shipsafe/v1
 kind: Policy
-approvals: {trustFile: trust.yaml, maxValidity: 1h}
+approvals: {maxValidity: 1h}
 environments:
   production:
     requireApproval: {count: 1, signed: true}
@@ -74,7 +72,7 @@ print("migrated:", action)
 # people, keys, trust file and policy --------------------------------------------------------
 @dataclass(frozen=True)
 class Org:
-    """Two people with keys made by `shipsafe keys generate`, a trust file, a policy."""
+    """People's keys (in the trust root) and a policy of extra rules."""
 
     root: Path
     policy: Path
@@ -84,24 +82,16 @@ class Org:
 
 
 @pytest.fixture(scope="module")
-def org(tmp_path_factory: pytest.TempPathFactory) -> Org:
+def org(tmp_path_factory: pytest.TempPathFactory, trust_root: Path) -> Org:
+    """The people's keys are those of the session's trust root (integration/conftest.py,
+    made with `shipsafe keys generate` and `shipsafe trust add-key`); POLICY, given with
+    --policy, adds its rules to the root's."""
+    import os
+
     root = tmp_path_factory.mktemp("org")
-    approvers = []
-    for who in ("alice", "bob"):
-        made = subprocess.run(
-            [*SHIPSAFE, "keys", "generate", "--identity", who, "--out", str(root / who)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert made.returncode == 0, made.stderr
-        approvers += yaml.safe_load(made.stdout)  # the entry to add to the trust file
-    trust = {"apiVersion": "shipsafe/v1", "kind": "Trust", "approvers": approvers}
-    (root / "trust.yaml").write_text(yaml.safe_dump(trust, sort_keys=False))
     policy = root / "policy.yaml"
     policy.write_text(POLICY)
-    return Org(root, policy)
+    return Org(Path(os.environ["SHIPSAFE_TEST_KEYS"]), policy)
 
 
 @pytest.fixture
@@ -173,7 +163,7 @@ def awaiting_approval(running: Running) -> str:
 
 
 def approve(cli: ShipsafeCLI, who: str, org: Org, rollout_id: str) -> Finished:
-    return cli.as_actor(who).run("approve", rollout_id, "--key", org.key(who), env=HUMAN)
+    return cli.as_actor(who).run("approve", rollout_id, env=HUMAN)  # with their own key
 
 
 def deploy(cli: ShipsafeCLI, plan: Path, org: Org, *args: str) -> Running:
@@ -241,11 +231,11 @@ def test_the_deployer_cannot_approve_their_own_rollout_and_another_human_can(
     own = approve(alice, "alice", org, rid)  # signed with her own, trusted, key
 
     assert own.code == 2, own.transcript()
-    assert "started this rollout" in said(own)
+    assert "signed this rollout's deploy" in said(own)
     assert rig.haproxy.weights() == held
     assert running.popen.poll() is None, running.transcript()  # still waiting at the gate
     (refused,) = audit(alice, "approval_refused", rid)
-    assert "started this rollout" in refused["data"]["reason"]
+    assert "signed this rollout's deploy" in refused["data"]["reason"]
 
     other = approve(alice, "bob", org, rid)
     assert other.code == 0, other.transcript()

@@ -97,6 +97,7 @@ class Reason(StrEnum):
     ANALYSIS_HELD = "analysis_held"  # onFailure: hold: the weight is held, measured afresh
     LOCKED = "locked"  # another rollout of the service holds the lock: deploy refused (exit 6)
     INTERNAL_ERROR = "internal_error"  # a bug met after traffic moved: rolled back anyway
+    TARGET_CHANGED = "target_changed"  # another writer moved the router: stopped, exit 6
 
 
 class ActorKind(StrEnum):
@@ -348,6 +349,7 @@ class EventType(StrEnum):
     BLUE_PROTECTED = "blue_protected"
     MIGRATION_STARTED = "migration_started"
     MIGRATION_FINISHED = "migration_finished"
+    TARGET_FENCED = "target_fenced"
 
 
 class Event(Record):

@@ -96,7 +96,8 @@ def deploy(
     substitutions = Substitutions.from_options(set_)
     limit = ci_outputs.timeout_seconds(timeout)
     loaded = load_plan(plan, substitutions)
-    parent = os.environ.get(PARENT_ENV) or None
+    # set but empty still means "started by a deploy": an unknown parent, so a human gate
+    parent = os.environ.get(PARENT_ENV)
     with session(settings) as s:
         if limit is not None:
             s.ctx.clock = DeadlineClock(s.ctx.clock, limit, timeout or "")

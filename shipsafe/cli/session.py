@@ -232,6 +232,8 @@ def exit_code_for(record: RolloutRecord, *, asked_to_end: bool = False) -> int:
         return ExitCode.ROLLED_BACK
     if phase == Phase.ROLLBACK_FAILED:
         return ExitCode.ROLLBACK_FAILED
+    if phase == Phase.PAUSED and record.runtime.pause_reason == Reason.TARGET_CHANGED:
+        return ExitCode.REFUSED  # another writer moved the target: stopped, nothing written
     if phase.waiting_for_human:
         return ExitCode.WAITING
     # left mid-way (a second Ctrl-C, or another process drives it now): nobody can vouch for

@@ -138,7 +138,8 @@ def _drive(engine: RolloutEngine, detach: bool, lease: Lease) -> Phase:
             engine.emit(EventType.LOCK_RELEASED, message=f"{key} released")
             ctx.store.release_lock(key, engine.record.id)
             return phase
-        if detach and engine.waiting_for_human and not _signalled(engine):
+        fenced = phase == Phase.PAUSED and engine.runtime.pause_reason == Reason.TARGET_CHANGED
+        if ((detach and engine.waiting_for_human) or fenced) and not _signalled(engine):
             ctx.store.park_lock(key, ctx.holder)
             return phase
         now = ctx.clock.now()

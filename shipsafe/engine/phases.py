@@ -15,7 +15,8 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     P.PROGRESSING: frozenset({P.PAUSED, P.AWAITING_APPROVAL, P.PROMOTING, P.ROLLING_BACK}),
     P.PAUSED: frozenset({P.PROGRESSING, P.PROMOTING, P.ROLLING_BACK}),
     P.AWAITING_APPROVAL: frozenset({P.PROGRESSING, P.PAUSED, P.ROLLING_BACK}),
-    P.PROMOTING: frozenset({P.SUCCEEDED, P.ROLLING_BACK}),
+    # PAUSED: the target fence found another writer before the write (a human decides)
+    P.PROMOTING: frozenset({P.SUCCEEDED, P.ROLLING_BACK, P.PAUSED}),
     # a succeeded rollout can still be rolled back to its snapshot (the rollback window)
     P.SUCCEEDED: frozenset({P.ROLLING_BACK}),
     P.ROLLING_BACK: frozenset({P.ROLLED_BACK, P.ABORTED, P.ROLLBACK_FAILED}),

@@ -62,6 +62,9 @@ ENDS_TICK = frozenset({"setWeight", "cutover", "analysis"})
 MAX_STEPS_PER_TICK = 64
 
 
+class TargetFenced(Exception):
+    """The router did not read what this rollout last verified (see RolloutEngine.fence)."""
+
 
 def new_rollout_id(service: str, now: datetime) -> str:
     return f"{service}-{now.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -320,6 +323,7 @@ class RolloutEngine:
                 f"no evidence at {self.runtime.canary_weight}% for "
                 f"{evidence.missing(self.runtime.evidence)}: refusing to set {weight}%"
             )
+        self.fence(weight)
         self.emit(EventType.WEIGHT_INTENT, data={"weight": weight})
         op = self._operation("set_weight", {"weight": weight})
         try:
@@ -329,6 +333,29 @@ class RolloutEngine:
             raise
         self._finish(op, OperationOutcome.OK)
         self.emit(EventType.WEIGHT_SET, message=f"canary {weight}%", data={"weight": weight})
+
+    def fence(self, weight: int) -> None:
+        """The target fences concurrent writers: before a traffic change, the router must
+        read what this rollout last verified (0 before its first step) or the weight it is
+        already sending. Anything else is another writer - another store, another tool, a
+        human: stop without writing (paused, exit 6) and say what was found."""
+        expected = self.runtime.canary_weight or 0
+        pending = self.runtime.step.weight_requested if self.runtime.step else None
+        actual = self.router.get_weight()
+        if actual in (expected, pending):
+            return
+        message = (
+            f"the router reads canary {actual}%, but this rollout last verified {expected}%"
+            + (f" (and is sending {pending}%)" if pending not in (None, expected) else "")
+            + f": another writer changed the target; nothing written (it would have set "
+            f"{weight}%). Find it, then `shipsafe rollback {self.record.id}` or put the "
+            f"router back to {expected}% and `shipsafe resume {self.record.id}`"
+        )
+        self.emit(EventType.TARGET_FENCED, Reason.TARGET_CHANGED, message,
+                  data={"read": actual, "expected": expected, "pending": pending,
+                        "would_set": weight})
+        self._pause(Phase.PAUSED, Reason.TARGET_CHANGED, message)
+        raise TargetFenced(message)
 
     # start (engine/preflight.py) ----------------------------------------------------------
     def preflight(self) -> None:
@@ -389,7 +416,10 @@ class RolloutEngine:
             self._watch_breakers(self.now())
         wake = None
         if self.record.phase in (Phase.PROGRESSING, Phase.AWAITING_APPROVAL, Phase.PROMOTING):
-            wake = self._advance()
+            try:
+                wake = self._advance()
+            except TargetFenced:
+                wake = None  # paused by the fence: nothing was written
         if self.record.phase == Phase.ROLLING_BACK:
             rollback.run(self)
         if self._audit_or_roll_back():

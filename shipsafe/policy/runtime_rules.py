@@ -172,7 +172,7 @@ def chain_depth(store: StateStore, parent_id: str | None, limit: int = 50) -> in
     depth, current = 0, parent_id
     seen: set[str] = set()
     while current is not None:
-        if current in seen or depth > limit:
+        if not current or current in seen or depth > limit:  # "" would match any prefix
             return None
         seen.add(current)
         try:
@@ -195,7 +195,8 @@ def _chain(
     known = (
         f"this deploy is {depth} deep in a chain of deploys started by deploys"
         if depth is not None
-        else f"its parent rollout {request.parent_id} is not in this state store"
+        else f"its parent rollout {request.parent_id or '(empty SHIPSAFE_PARENT_ROLLOUT)'} is "
+        "not in this state store"
     )
     return [Finding(
         "maxChainDepth", Threat.CASCADE, Severity.GATE,

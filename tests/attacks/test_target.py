@@ -1,0 +1,36 @@
+"""Bypass 7 of issue 10: two stores, one target. Each deploy's store has its own locks, so
+only the target can tell: before every traffic change the router is read and must show what
+this rollout last verified."""
+
+from __future__ import annotations
+
+from tests.attacks.conftest import Site
+
+HELD = "steps:\n  - setWeight: {w}\n  - pause: {{}}\n  - setWeight: 100\n"
+
+
+def test_two_stores_on_one_target_cannot_both_promote(site: Site) -> None:
+    first = site.agent("deploy", site.plan(HELD.format(w=10), environment="staging"),
+                       "--detach", "--state", "a/state.db")
+    assert first.returncode == 4, first.stdout + first.stderr
+    assert site.weight() == 10
+    # a second checkout with its own store: the router is not where a rollout starts
+    second = site.agent("deploy", site.plan(HELD.format(w=20), environment="staging",
+                                            name="b.yaml"), "--detach", "--state", "b/state.db")
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "already receives 10%" in second.stdout
+    assert site.weight() == 10
+    assert site.audit("preflight_failed", log=site.work / "b" / "audit.jsonl")
+    # another tool puts the router back to 0 and the second store's deploy goes ahead
+    site.agent_python(f"open({str(site.weight_file)!r}, 'w').write('0')")
+    again = site.agent("deploy", site.plan(HELD.format(w=20), environment="staging",
+                                           name="b.yaml"), "--detach", "--state", "b/state.db")
+    assert again.returncode == 4, again.stdout + again.stderr
+    assert site.weight() == 20
+    # the first rollout, promoted, finds the target changed: it stops without writing
+    promoted = site.agent("promote", "checkout", "--state", "a/state.db")
+    assert promoted.returncode == 6, promoted.stdout + promoted.stderr
+    assert "another writer changed the target" in promoted.stdout
+    assert site.weight() == 20  # untouched by the first rollout
+    (fenced,) = site.audit("target_fenced", log=site.work / "a" / "audit.jsonl")
+    assert fenced["data"]["read"] == 20 and fenced["data"]["expected"] == 10
