@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from shipsafe.audit.anchor import Anchor
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
+from shipsafe.audit.witness import FileWitness
 from shipsafe.errors import AuditError, ConflictError, ShipsafeError
 from shipsafe.records import Event, canonical_json
 from shipsafe.redact import redact
@@ -42,10 +43,12 @@ class FileAuditLog:
         path: str | Path,
         store: StateStore | None = None,
         mirrors: list[AuditMirror] | None = None,
+        witness: FileWitness | None = None,
     ) -> None:
         self.path = Path(path)
         self.store = store
         self.mirrors = mirrors or []
+        self.witness = witness  # named by the trust root: see audit/witness.py
         # records a mirror could not take yet, retried in order on the next append: a mirror
         # outage must not interrupt a rollout (least of all its rollback); the file log stays
         # complete and `audit verify --source` shows any gap that outlives this process
@@ -98,6 +101,9 @@ class FileAuditLog:
                     if written:
                         head = written[-1]
                         self._move_anchor(current, Anchor(head["seq"], head["hash"], count))
+                    if self.witness is not None:
+                        for witnessed in written:
+                            self.witness.put(self.path, witnessed)
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
         except OSError as exc:
@@ -161,7 +167,10 @@ class FileAuditLog:
             raise AuditError(f"audit head changed concurrently: {exc}") from exc
 
     def check_mirrors(self) -> None:
-        """Before a deploy changes anything: every mirror must be writable."""
+        """Before a deploy changes anything: every mirror must be writable, the witness a
+        witness."""
+        if self.witness is not None:
+            self.witness.check()
         for mirror in self.mirrors:
             mirror.check()
 

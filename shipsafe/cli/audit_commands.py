@@ -54,9 +54,14 @@ def verify(
         log = open_audit(settings, store)
         path = getattr(log, "location", log.path)
         result = log.verify()
+        witnessed = _witness_problems(store)
     finally:
         if store is not None:
             store.close()
+    if witnessed is not None:
+        problems = witnessed[0]
+        result.problems += problems
+        result.ok = result.ok and not problems
     if settings.json:
         typer.echo(
             json.dumps(
@@ -68,6 +73,9 @@ def verify(
                     "problems": result.problems,
                     "notes": result.notes,
                     "anchored": store is not None,
+                    "witnessed_logs": None if witnessed is None else {
+                        log: sorted(rollouts) for log, rollouts in witnessed[1].items()
+                    },
                 }
             )
         )
@@ -78,6 +86,12 @@ def verify(
         )
         for note in result.notes:
             typer.echo(f"  note: {note}")
+        if witnessed is None:
+            typer.echo("no audit witness (the trust root names none): a rewritten log that "
+                       "is re-chained and re-anchored cannot be told apart")
+        else:
+            for log, rollouts in sorted(witnessed[1].items()):
+                typer.echo(f"witness agrees with {log}: {len(rollouts)} rollout(s)")
     else:
         for problem in result.problems:
             typer.echo(f"shipsafe: {problem}", err=True)
@@ -135,6 +149,37 @@ def repair(
         typer.echo(f"{log.path}: {done['message']}; anchored at record {done['seq']}")
     if not result.ok:
         raise AuditError(f"{log.path}: still broken after the repair: {result.problems[0]}")
+def _witness_problems(store: object) -> tuple[list[str], dict[str, set[str]]] | None:
+    """Compare every log the trust root's witness lists with the witness (None: no witness).
+    A rollout present in one and missing in the other, or a record that differs, is a
+    problem; so is a witness that is no witness (not append-only, not root's)."""
+    from shipsafe.audit.file import FileAuditLog
+    from shipsafe.audit.witness import compare, unprotected
+    from shipsafe.cli.common import witness_of
+    from shipsafe.errors import PolicyViolation
+    from shipsafe.policy.pin import effective_root
+    from shipsafe.trust.root import load_root
+
+    try:
+        root = effective_root(store, load_root())  # type: ignore[arg-type]
+    except PolicyViolation as exc:
+        return [f"the trust root does not verify, so neither does the audit: {exc.message}"], {}
+    witness = witness_of(root)
+    if witness is None:
+        return None
+    problems: list[str] = []
+    why = unprotected(witness.path)
+    if why is not None:
+        problems.append(why)
+
+    def read(log: str) -> list[dict[str, object]]:
+        try:
+            return [r for _, r in FileAuditLog(log).records() if r is not None]
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit log {log}: {exc.strerror}") from None
+
+    result = compare(witness.entries(), read)
+    return problems + result.problems, result.logs
 
 
 @audit_app.command("pending")

@@ -111,7 +111,9 @@ class Settings:
         return self.output == Output.json
 
 
-def open_audit(settings: Settings, store: Any, mirrors: list[Any] | None = None) -> Any:
+def open_audit(
+    settings: Settings, store: Any, mirrors: list[Any] | None = None, witness: Any = None
+) -> Any:
     """The audit log: the file given (--audit-log), or - with a team store (dynamodb://) -
     the chain inside that store, so no record stays in one machine's working directory;
     else audit.jsonl beside the SQLite state file."""
@@ -121,7 +123,7 @@ def open_audit(settings: Settings, store: Any, mirrors: list[Any] | None = None)
         from shipsafe.audit.store_log import StoreAuditLog
 
         return StoreAuditLog(store, mirrors)
-    return FileAuditLog(audit_path(settings), store, mirrors=mirrors)
+    return FileAuditLog(audit_path(settings), store, mirrors=mirrors, witness=witness)
 
 
 def audit_path(settings: Settings) -> Path:
@@ -133,6 +135,16 @@ def audit_path(settings: Settings) -> Path:
     if "://" in url:
         return Path(".shipsafe/audit.jsonl")
     return Path(url).parent / "audit.jsonl"
+
+
+def witness_of(root: Any) -> Any:
+    """The audit witness the trust root names (a FileWitness), or None."""
+    named = root.document.audit_witness if root is not None else None
+    if not named:
+        return None
+    from shipsafe.audit.witness import FileWitness
+
+    return FileWitness(named)
 
 
 def fail(message: str, code: int = ExitCode.INVALID) -> typer.Exit:

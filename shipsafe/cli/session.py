@@ -14,7 +14,7 @@ import typer
 
 from shipsafe import interrupts
 from shipsafe.audit.file import FileAuditLog
-from shipsafe.cli.common import Settings, open_audit
+from shipsafe.cli.common import Settings, open_audit, witness_of
 from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
 from shipsafe.engine.driver import StopDriving, drive, interrupt
@@ -91,7 +91,7 @@ def session(
     renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
         renderer = JsonLinesRenderer() if settings.json else HumanRenderer(utc=settings.utc)
-        audit = open_audit(settings, store, list(mirrors_from_env()))
+        audit = open_audit(settings, store, list(mirrors_from_env()), witness_of(root))
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
         subscribers: list[Any] = [audit, notifier]

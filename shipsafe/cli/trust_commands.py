@@ -172,6 +172,28 @@ def sign_policy(
     _save(path, _next(parsed, policy=_policy_mapping(policy)), sign_with)
 
 
+@trust_app.command("set-witness")
+@exits
+def set_witness(
+    path: Annotated[str, typer.Argument(help="The append-only witness file ('' for none).")],
+    sign_with: SignOpt,
+    root: RootOpt = None,
+) -> None:
+    """Name the audit witness every audit record is also appended to. Prepare it first, as
+    root: `install -m 0666 /dev/null PATH && chattr +a PATH` (ext4/xfs/btrfs; not tmpfs)."""
+    from shipsafe.audit.witness import unprotected
+    from shipsafe.errors import UsageError
+    from shipsafe.trust.root import parse_root_file
+
+    if path:
+        why = unprotected(Path(path))
+        if why is not None:
+            raise UsageError(why)
+    target = _path(root)
+    parsed = parse_root_file(target)
+    _save(target, _next(parsed, audit_witness=path or None), sign_with)
+
+
 @trust_app.command("show")
 @exits
 def show(root: RootOpt = None) -> None:

@@ -61,6 +61,7 @@ class TrustDocument(PlanModel):
     issued_at: str
     policy: dict[str, Any]
     actors: list[ActorKey] = Field(default_factory=list)
+    audit_witness: str | None = None  # an append-only file every audit record is witnessed in
 
 
 class TrustRootFile(PlanModel):

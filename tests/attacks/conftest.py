@@ -220,6 +220,18 @@ class Site:
                 os.chown(os.path.join(directory, name), self.rt.uid, self.rt.gid)
         return done
 
+    def add_witness(self) -> Path:
+        """Root prepares an append-only witness the agent may append to, and the trust root
+        names it (as an admin would: see README, Trust model)."""
+        var = self.root / "var"
+        var.mkdir(mode=0o755)
+        witness = var / "witness.log"
+        witness.touch(mode=0o666)
+        witness.chmod(0o666)
+        subprocess.run(["chattr", "+a", str(witness)], check=True, capture_output=True)
+        write_trust_root(self.root, POLICY, PEOPLE, serial=2, path=self.trust, witness=witness)
+        return witness
+
     def give_agent(self, name: str) -> Path:
         """Copy a key to the agent's directory, owned by it (its own key, or a human's that
         the human put there: the human then acts through the agent's account)."""
@@ -261,6 +273,9 @@ def site(runtime: Runtime) -> Iterator[Site]:
     site.weight_file.write_text("0")
     os.chown(site.weight_file, runtime.uid, runtime.gid)
     yield site
+    witness = root / "var" / "witness.log"
+    if witness.exists():
+        subprocess.run(["chattr", "-a", str(witness)], check=False, capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
 
 

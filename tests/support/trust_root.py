@@ -32,6 +32,7 @@ def write_trust_root(
     people: dict[str, tuple[str, list[str]]],
     serial: int = 1,
     path: Path | None = None,
+    witness: Path | None = None,
 ) -> Path:
     """root/trust-root.yaml (or `path`), signed by root/keys/admin.key; keys are made as
     needed in root/keys/NAME.key|.pub."""
@@ -50,6 +51,7 @@ def write_trust_root(
                      public_key=public(name))
             for name, (kind, groups) in people.items()
         ],
+        audit_witness=str(witness) if witness else None,
     )
     parsed = TrustRootFile(admins=[AdminKey(identity="admin", public_key=public("admin"))],
                            document=document)

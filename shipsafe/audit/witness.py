@@ -1,0 +1,169 @@
+"""The audit witness: every chained record's (log, seq, hash, rollout) is also appended to a
+file the deploying user may append to but never rewrite, so a rewritten, re-chained, cut or
+hidden audit log is caught by comparing the two (`shipsafe audit verify`).
+
+The trust root names the witness (`document.auditWitness`), so a deploying process cannot
+choose or skip it. Root prepares it once (everyone may read and append it; with +a nobody
+may truncate, rewrite, rename or delete it until root removes the attribute):
+
+    install -m 0666 -o root -g root /dev/null /var/lib/shipsafe/witness.log
+    chattr +a /var/lib/shipsafe/witness.log     # append-only: ext2/3/4, xfs, btrfs; not tmpfs
+
+shipsafe refuses a witness that is not append-only (FS_APPEND_FL) or not owned by root: on a
+filesystem without the attribute (tmpfs, most network filesystems) it is no witness.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipsafe.errors import AuditError, ConfigurationError
+from shipsafe.records import canonical_json
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_APPEND_FL = 0x00000020
+
+
+def append_only(path: Path) -> bool:
+    """Whether the file carries the append-only attribute (chattr +a)."""
+    fd = -1
+    for mode in (os.O_RDONLY, os.O_WRONLY | os.O_APPEND):  # whichever this user may open
+        try:
+            fd = os.open(path, mode)
+            break
+        except OSError:
+            continue
+    if fd < 0:
+        return False
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags, True)
+    except OSError:  # the filesystem has no such attributes (tmpfs, ...)
+        return False
+    finally:
+        os.close(fd)
+    return bool(flags[0] & FS_APPEND_FL)
+
+
+def unprotected(path: Path) -> str | None:
+    """Why PATH is no witness, or None."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"audit witness {path}: {exc.strerror or exc}"
+    if info.st_uid != 0:
+        return f"audit witness {path} is not owned by root"
+    if not append_only(path):
+        return (f"audit witness {path} is not append-only (chattr +a; ext4/xfs/btrfs support "
+                "it, tmpfs does not): the deploying user could rewrite it")
+    return None
+
+
+class FileWitness:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def url(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        """Before a deploy changes anything: the witness must be a witness."""
+        why = unprotected(self.path)
+        if why is not None:
+            raise ConfigurationError(why)
+
+    def put(self, log: Path, record: dict[str, Any]) -> None:
+        line = canonical_json({
+            "log": str(log.resolve()),
+            "seq": record.get("seq"),
+            "hash": record.get("hash"),
+            "rollout_id": record.get("rollout_id"),
+            "type": record.get("type"),
+            "time": record.get("time"),
+        }) + "\n"
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise AuditError(f"cannot append to the audit witness {self.path}: {exc}") from exc
+
+    def entries(self) -> list[dict[str, Any]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit witness {self.path}: {exc}") from exc
+        out = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
+
+
+@dataclass
+class Comparison:
+    problems: list[str] = field(default_factory=list)
+    logs: dict[str, set[str]] = field(default_factory=dict)  # log -> rollouts witnessed
+
+
+def compare(
+    entries: list[dict[str, Any]],
+    read_log: Any,
+) -> Comparison:
+    """Every witnessed record must be in its log with the same hash, and every record of a
+    witnessed log must be witnessed. read_log(path) -> iterable of records (dicts), raising
+    AuditError when the log cannot be read."""
+    result = Comparison()
+    by_log: dict[str, dict[int, dict[str, Any]]] = {}
+    for entry in entries:
+        if isinstance(entry.get("seq"), int):
+            by_log.setdefault(str(entry.get("log")), {})[entry["seq"]] = entry
+    for log, witnessed in sorted(by_log.items()):
+        rollouts = {str(e.get("rollout_id")) for e in witnessed.values()} - {"-", "None"}
+        result.logs[log] = rollouts
+        try:
+            records = {r.get("seq"): r for r in _dicts(read_log(log))}
+        except AuditError as exc:
+            result.problems.append(
+                f"{exc}: the witness lists {len(witnessed)} records of it (rollouts "
+                f"{', '.join(sorted(rollouts)) or '-'})"
+            )
+            continue
+        for seq, entry in sorted(witnessed.items()):
+            record = records.get(seq)
+            if record is None:
+                result.problems.append(
+                    f"{log}: record {seq} (rollout {entry.get('rollout_id')}, "
+                    f"{entry.get('type')}) is in the witness and missing from the log"
+                )
+            elif record.get("hash") != entry.get("hash"):
+                result.problems.append(
+                    f"{log}: record {seq} differs from the witness (witnessed: rollout "
+                    f"{entry.get('rollout_id')}, {entry.get('type')}): the log was rewritten"
+                )
+        first = min(witnessed)  # records from before the witness was set up are not its
+        for seq, record in sorted((s, r) for s, r in records.items() if isinstance(s, int)):
+            if seq > first and seq not in witnessed:
+                result.problems.append(
+                    f"{log}: record {seq} (rollout {record.get('rollout_id')}) is in the log "
+                    "and missing from the witness"
+                )
+    return result
+
+
+def _dicts(records: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    return (r for r in records if isinstance(r, dict))

@@ -1,0 +1,72 @@
+"""Bypasses 3 (--audit-log elsewhere) and 5 (a re-chained audit log) of issue 10: with the
+witness the trust root names (an append-only file root prepared), `audit verify` compares
+every witnessed log with the witness and fails on any rollout in one and not the other."""
+
+from __future__ import annotations
+
+import json
+
+from tests.attacks.conftest import Site, rollout_id
+
+UNGATED = "steps:\n  - setWeight: 100\n"
+
+
+def _deploy(site: Site, service: str, *args: str) -> str:
+    site.weight_file.write_text("0")
+    done = site.agent("deploy", site.plan(UNGATED, environment="staging", service=service,
+                                          name=f"{service}.yaml"), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return rollout_id(done)
+
+
+def test_a_rollout_audited_elsewhere_then_removed_fails_verify(site: Site) -> None:
+    site.add_witness()
+    _deploy(site, "orders")
+    hidden = _deploy(site, "checkout", "--audit-log", "elsewhere.jsonl")
+    seen = site.agent("audit", "verify", "-o", "human")
+    assert seen.returncode == 0, seen.stdout + seen.stderr
+    assert "elsewhere.jsonl: 1 rollout(s)" in seen.stdout  # not hidden: the witness names it
+    site.agent_python("import os; os.remove('elsewhere.jsonl')")
+    verified = site.agent("audit", "verify", "-o", "human")
+    assert verified.returncode == 5, verified.stdout + verified.stderr
+    assert hidden in verified.stderr and "elsewhere.jsonl" in verified.stderr
+    assert site.weight() == 100  # what the deploys did stays visible in the router, too
+
+
+def test_a_re_chained_log_with_a_new_head_fails_verify(site: Site) -> None:
+    witness = site.add_witness()
+    dropped = _deploy(site, "orders")
+    _deploy(site, "checkout")
+    assert site.agent("audit", "verify").returncode == 0
+    # drop a rollout's records, re-chain the rest, write the new head into the store
+    code = f"""
+import json, sqlite3
+from pathlib import Path
+from shipsafe.audit.chain import GENESIS, chain
+path = Path('.shipsafe/audit.jsonl')
+kept = [json.loads(l) for l in path.read_text().splitlines()
+        if json.loads(l)['rollout_id'] != {dropped!r}]
+seq, prev, out = 0, GENESIS, []
+for rec in kept:
+    body = {{k: v for k, v in rec.items() if k not in ('seq', 'prev', 'hash')}}
+    rec = chain(body, seq, prev)
+    seq, prev = rec['seq'], rec['hash']
+    out.append(json.dumps(rec, sort_keys=True, separators=(',', ':')))
+path.write_text('\\n'.join(out) + '\\n')
+db = sqlite3.connect('.shipsafe/state.db')
+for (key, value) in db.execute("SELECT key, value FROM meta WHERE key LIKE 'audit_head%'"):
+    new = value.replace(value.split(':')[0], str(seq), 1).rsplit(':', 1)[0] + ':' + prev
+    db.execute('UPDATE meta SET value=? WHERE key=?', (f'{{seq}}:{{prev}}', key))
+db.commit()
+"""
+    edited = site.agent_python(code)
+    assert edited.returncode == 0, edited.stderr
+    verified = site.agent("audit", "verify", "-o", "json")
+    assert verified.returncode == 5, verified.stdout + verified.stderr
+    (result,) = [json.loads(x) for x in verified.stdout.splitlines() if '"problems"' in x]
+    assert any(dropped in p or "differs from the witness" in p for p in result["problems"])
+    assert not result["ok"]
+    # and the agent cannot rewrite the witness to match
+    truncate = site.agent_python(f"open({str(witness)!r}, 'w').write('')")
+    assert truncate.returncode != 0 and "Operation not permitted" in truncate.stderr
+    assert dropped in witness.read_text()
