@@ -143,11 +143,13 @@ def test_the_policy_caps_how_long_a_plan_may_wait(tmp_path: Path) -> None:
         'apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {maxDuration: 1h}}\n'
     )
     plan = tmp_path / "plan.yaml"
-    plan.write_text(PLAN_HEAD + "steps:\n  - setWeight: 5\n  - pause: {duration: 2h}\n")
+    # staging: --policy adds its rules to the trust root's (here none: the built-in policy)
+    head = PLAN_HEAD.replace("environment: production", "environment: staging")
+    plan.write_text(head + "steps:\n  - setWeight: 5\n  - pause: {duration: 2h}\n")
     code, output = validate(plan, "--policy", str(policy))
     assert code == 2, output
     assert "steps[1].pause.duration" in output and "(maxDuration)" in output, output
-    plan.write_text(PLAN_HEAD + "steps:\n  - setWeight: 5\n  - pause: {duration: 1h}\n")
+    plan.write_text(head + "steps:\n  - setWeight: 5\n  - pause: {duration: 1h}\n")
     code, output = validate(plan, "--policy", str(policy))
     assert code == 0, output
 

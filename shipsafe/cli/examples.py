@@ -57,8 +57,19 @@ EXAMPLES: dict[str, list[str]] = {
     "audit pending": ["shipsafe audit pending"],
     "keys generate": ["shipsafe keys generate --out ~/.shipsafe/alice.pem"],
     "store init": ["shipsafe store init dynamodb://shipsafe-state"],
-    "policy pin": ["shipsafe policy pin org-policy.yaml", "shipsafe policy pin --builtin"],
+    "policy pin": ["shipsafe policy pin --state dynamodb://shipsafe-state"],
     "policy show": ["shipsafe policy show"],
+    "trust init": ["shipsafe trust init --admin ops=/root/keys/ops.pub "
+                   "--sign-with /root/keys/ops.key --policy org-policy.yaml"],
+    "trust add-key": ["shipsafe trust add-key --identity bob --kind human --group release "
+                      "--public-key bob.pub --sign-with /root/keys/ops.key"],
+    "trust remove-key": ["shipsafe trust remove-key --identity bob "
+                         "--sign-with /root/keys/ops.key"],
+    "trust sign-policy": ["shipsafe trust sign-policy org-policy.yaml "
+                          "--sign-with /root/keys/ops.key"],
+    "trust set-witness": ["shipsafe trust set-witness /var/lib/shipsafe/witness.log "
+                          "--sign-with /root/keys/ops.key"],
+    "trust show": ["shipsafe trust show", "shipsafe trust show --root ./trust.yaml"],
     "aws permissions": [
         "shipsafe aws permissions plans/aws-alb-canary.yaml",
         "shipsafe aws permissions plan.yaml --state dynamodb://shipsafe-state > policy.json",

@@ -54,4 +54,5 @@ def stricter(a: EnvironmentRules, b: EnvironmentRules) -> EnvironmentRules:
         rollback_window=max(a.rollback_window, b.rollback_window),
         emergency=_emergency(a.emergency, b.emergency),
         deployers=[k for k in a.deployers if k in b.deployers],
+        max_duration=_low(a.max_duration, b.max_duration),
     )
