@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from shipsafe.cli.app import app
 from shipsafe.clock import FakeClock
 from tests.conftest import PLAN_HEAD
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
-from tests.support.trust_root import write_trust_root
+from tests.support.trust_root import permissive_trust_root
 
 runner = CliRunner()
 
@@ -36,12 +35,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # these tests are about the CLI's mechanics; the guardrails have their own tests
     # (tests/guardrails/), so the trust root here signs an empty policy; ci-bot acts with
     # its CI key, bob is a human
-    permissive = 'apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n'
-    people = {"ci-bot": ("ci", []), "bob": ("human", []), "helper": ("agent", [])}
-    monkeypatch.setattr("shipsafe.trust.paths.TRUSTED_OWNERS", frozenset({0, os.geteuid()}))
-    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(write_trust_root(tmp_path, permissive, people)))
-    monkeypatch.setenv("SHIPSAFE_KEY", str(tmp_path / "keys" / "ci-bot.key"))
-    monkeypatch.delenv("SHIPSAFE_POLICY", raising=False)
+    permissive_trust_root(tmp_path, monkeypatch)
     monkeypatch.delenv("SHIPSAFE_PARENT_ROLLOUT", raising=False)
     monkeypatch.delenv("CI", raising=False)
     # one fake clock for every "process" of the test: breaker warm-ups, evidence waits and

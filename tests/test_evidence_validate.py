@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from shipsafe.cli.app import app
 from tests.conftest import PLAN_HEAD
+from tests.support.trust_root import permissive_trust_root
 
 STEP = "steps:\n  - setWeight: 10\n  - analysis: {templates: [error-rate]}\n"
 
@@ -17,15 +18,14 @@ STEP = "steps:\n  - setWeight: 10\n  - analysis: {templates: [error-rate]}\n"
 def validate(tmp_path: Path, head: str, steps: str = STEP) -> tuple[int, str]:
     path = tmp_path / "plan.yaml"
     path.write_text(head + steps)
-    policy = str(_permissive(tmp_path))
-    result = CliRunner().invoke(app, ["validate", str(path), "--policy", policy])
+    result = CliRunner().invoke(app, ["validate", str(path)])
     return result.exit_code, result.output
 
 
-def _permissive(tmp_path: Path) -> Path:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text('apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n')
-    return policy
+@pytest.fixture(autouse=True)
+def _permissive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trust root signs an empty policy: these tests are about the templates alone."""
+    permissive_trust_root(tmp_path, monkeypatch, key=None)
 
 
 def line_of(head: str, text: str) -> int:

@@ -11,6 +11,7 @@ STRICT = EnvironmentRules.model_validate({
     "requireApproval": {"count": 3, "group": "release"},
     "maxFirstWeight": 5,
     "maxWeightIncrease": 10,
+    "requireCheckBetweenIncreases": True,
     "requireBreakers": True,
     "requireDataSnapshot": True,
     "maxConcurrentRollouts": 1,

@@ -45,6 +45,9 @@ def stricter(a: EnvironmentRules, b: EnvironmentRules) -> EnvironmentRules:
         require_approval=_approval(a.require_approval, b.require_approval),
         max_first_weight=_low(a.max_first_weight, b.max_first_weight),
         max_weight_increase=_low(a.max_weight_increase, b.max_weight_increase),
+        require_check_between_increases=(
+            a.require_check_between_increases or b.require_check_between_increases
+        ),
         require_breakers=a.require_breakers or b.require_breakers,
         require_data_snapshot=a.require_data_snapshot or b.require_data_snapshot,
         max_concurrent_rollouts=_low(a.max_concurrent_rollouts, b.max_concurrent_rollouts),

@@ -15,6 +15,7 @@ from shipsafe.audit.store_log import StoreAuditLog
 from shipsafe.cli.app import app
 from shipsafe.store import open_store
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+from tests.support.trust_root import permissive_trust_root
 from tests.test_cli import FAST, write_plan
 
 runner = CliRunner()
@@ -24,9 +25,7 @@ runner = CliRunner()
 def team(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SHIPSAFE_ACTOR", "ci-bot")
-    permissive = tmp_path / "permissive-policy.yaml"
-    permissive.write_text('apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n')
-    monkeypatch.setenv("SHIPSAFE_POLICY", str(permissive))
+    permissive_trust_root(tmp_path, monkeypatch)
     for var in ("SHIPSAFE_STATE", "SHIPSAFE_AUDIT_LOG", "SHIPSAFE_AUDIT_S3", "CI"):
         monkeypatch.delenv(var, raising=False)
     providers = FakeProviders(FakeRouter(), FakeMetrics(0.001))

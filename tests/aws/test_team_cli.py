@@ -18,6 +18,7 @@ from shipsafe.store import open_store
 from tests.aws.worlds import put_alarm
 from tests.conftest import PLAN_HEAD
 from tests.fakes import FakeMetrics, FakeRouter
+from tests.support.trust_root import permissive_trust_root
 from tests.test_cli import json_lines
 from tests.test_notify import hook_server
 
@@ -64,9 +65,7 @@ class RealCloudWatchFakeRouter:
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SHIPSAFE_ACTOR", "ci-bot")
-    permissive = tmp_path / "permissive-policy.yaml"
-    permissive.write_text('apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n')
-    monkeypatch.setenv("SHIPSAFE_POLICY", str(permissive))
+    permissive_trust_root(tmp_path, monkeypatch)
     for var in ("SHIPSAFE_STATE", "SHIPSAFE_PARENT_ROLLOUT", "CI", "SHIPSAFE_AUDIT_S3"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path

@@ -211,6 +211,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     # the real thing, run as an unprivileged user
     monkeypatch.setattr("shipsafe.trust.paths.TRUSTED_OWNERS", frozenset({0, os.geteuid()}))
     monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(tmp_path / "trust-root.yaml"))
+    # with SHIPSAFE_TRUST_ROOT emptied, no root at all (whatever /etc/shipsafe holds)
+    monkeypatch.setattr("shipsafe.trust.root.DEFAULT_ROOT", str(tmp_path / "no-default-root"))
     monkeypatch.delenv("SHIPSAFE_KEY", raising=False)
     write_trust_root(tmp_path, POLICY, PEOPLE)
     return World(tmp_path, clock, providers)

@@ -109,9 +109,10 @@ def test_a_stricter_plan_passes_and_the_policy_digest_is_audited(world: World) -
 
 
 def _builtin_findings(world: World, steps: str, head: str = HEAD) -> str:
-    """`validate` under the built-in policy (no --policy, no SHIPSAFE_POLICY)."""
+    """`validate` under the built-in policy (no trust root, no --policy)."""
     plan = world.plan(steps, head=head)
-    checked = world.run("validate", plan, env={"SHIPSAFE_POLICY": ""})
+    checked = world.run("validate", plan,
+                        env={"SHIPSAFE_POLICY": "", "SHIPSAFE_TRUST_ROOT": ""})
     assert "builtin" in checked.output or "built-in" in checked.output, checked.output
     return str(checked.output)
 

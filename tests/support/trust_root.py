@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -58,3 +59,26 @@ def write_trust_root(
     target = path or root / "trust-root.yaml"
     write_root(target, sign_root(parsed, [load_private(keys / "admin.key")]))
     return target
+
+
+PERMISSIVE = 'apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n'
+
+
+def permissive_trust_root(
+    where: Path, monkeypatch: Any, key: str | None = "ci-bot"
+) -> Path:
+    """For tests of mechanics, not guardrails: a trust root that signs an empty policy, with
+    keys for ci-bot (ci), bob (human) and helper (agent); this process acts with `key`.
+    The test process owns the file (in CI: root), so it is accepted as a trust root."""
+    import os
+
+    people = {"ci-bot": ("ci", []), "bob": ("human", []), "helper": ("agent", [])}
+    monkeypatch.setattr("shipsafe.trust.paths.TRUSTED_OWNERS", frozenset({0, os.geteuid()}))
+    root = write_trust_root(where, PERMISSIVE, people)
+    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(root))
+    monkeypatch.delenv("SHIPSAFE_POLICY", raising=False)
+    if key is None:
+        monkeypatch.delenv("SHIPSAFE_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SHIPSAFE_KEY", str(where / "keys" / f"{key}.key"))
+    return root
