@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from tests.attacks.conftest import Site, rollout_id
+from tests.attacks.conftest import PEOPLE, POLICY, Site, rollout_id
+from tests.support.trust_root import write_trust_root
 
 UNGATED = "steps:\n  - setWeight: 100\n"
 
@@ -53,14 +54,20 @@ for rec in kept:
     seq, prev = rec['seq'], rec['hash']
     out.append(json.dumps(rec, sort_keys=True, separators=(',', ':')))
 path.write_text('\\n'.join(out) + '\\n')
+from shipsafe.audit.anchor import Anchor
 db = sqlite3.connect('.shipsafe/state.db')
-for (key, value) in db.execute("SELECT key, value FROM meta WHERE key LIKE 'audit_head%'"):
-    new = value.replace(value.split(':')[0], str(seq), 1).rsplit(':', 1)[0] + ':' + prev
-    db.execute('UPDATE meta SET value=? WHERE key=?', (f'{{seq}}:{{prev}}', key))
+for (key,) in db.execute("SELECT key FROM meta WHERE key LIKE 'audit_head%'").fetchall():
+    db.execute('UPDATE meta SET value=? WHERE key=?', (Anchor(seq, prev, len(out)).dump(), key))
 db.commit()
 """
     edited = site.agent_python(code)
     assert edited.returncode == 0, edited.stderr
+    # the chain and its anchor alone are fooled: an admin takes the witness out of the root
+    write_trust_root(site.root, POLICY, PEOPLE, serial=3, path=site.trust)
+    fooled = site.agent("audit", "verify", "-o", "human")
+    assert fooled.returncode == 0, fooled.stdout + fooled.stderr
+    assert "chain intact" in fooled.stdout
+    write_trust_root(site.root, POLICY, PEOPLE, serial=4, path=site.trust, witness=witness)
     verified = site.agent("audit", "verify", "-o", "json")
     assert verified.returncode == 5, verified.stdout + verified.stderr
     (result,) = [json.loads(x) for x in verified.stdout.splitlines() if '"problems"' in x]
