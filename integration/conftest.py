@@ -48,6 +48,27 @@ PEOPLE = {  # who acts in the scenarios, and as what (the trust root says so, no
 }
 
 
+# the organisation's policy the admins signed: production as test_guardrails_real's scenarios
+# need it (they add their own rules with --policy), the built-in rules everywhere else
+ROOT_POLICY = """\
+apiVersion: shipsafe/v1
+kind: Policy
+approvals: {maxValidity: 1h}
+environments:
+  production:
+    requireApproval: {count: 1, signed: true}
+    requireBreakers: true
+    requireDataSnapshot: true
+    freezeAfterRollback: 10m
+    rollbackWindow: 1h
+  "*":
+    maxChainDepth: 2
+    rollbackWindow: 1h
+    maxDuration: 24h
+    emergency: {allowed: true, maxPause: 1m, approvalAfter: true}
+"""
+
+
 @pytest.fixture(scope="session", autouse=True)
 def trust_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A trust root made with the admin commands (`shipsafe keys generate`, `trust init`,
@@ -71,8 +92,9 @@ def trust_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                  "--out", str(keys / name))
     root = where / "etc" / "trust.yaml"
     admin = str(keys / "admin.key")
+    (where / "policy.yaml").write_text(ROOT_POLICY)
     shipsafe("trust", "init", "--root", str(root), "--admin", f"admin={keys / 'admin.pub'}",
-             "--sign-with", admin)
+             "--sign-with", admin, "--policy", str(where / "policy.yaml"))
     for name, (kind, groups) in PEOPLE.items():
         shipsafe("trust", "add-key", "--root", str(root), "--identity", name, "--kind", kind,
                  *[f"--group={g}" for g in groups], "--public-key", str(keys / f"{name}.pub"),

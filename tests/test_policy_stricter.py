@@ -13,6 +13,7 @@ STRICT = EnvironmentRules.model_validate({
     "maxWeightIncrease": 10,
     "requireCheckBetweenIncreases": True,
     "requireBreakers": True,
+    "requireBuiltinBreaker": True,
     "requireDataSnapshot": True,
     "maxConcurrentRollouts": 1,
     "freezeWindows": [{"name": "weekend", "days": ["sat", "sun"]}],

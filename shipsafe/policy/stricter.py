@@ -49,6 +49,7 @@ def stricter(a: EnvironmentRules, b: EnvironmentRules) -> EnvironmentRules:
             a.require_check_between_increases or b.require_check_between_increases
         ),
         require_breakers=a.require_breakers or b.require_breakers,
+        require_builtin_breaker=a.require_builtin_breaker or b.require_builtin_breaker,
         require_data_snapshot=a.require_data_snapshot or b.require_data_snapshot,
         max_concurrent_rollouts=_low(a.max_concurrent_rollouts, b.max_concurrent_rollouts),
         freeze_windows=[*a.freeze_windows, *b.freeze_windows],
