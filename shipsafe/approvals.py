@@ -191,19 +191,15 @@ class GuardedApprovals:
     """The ApprovalVerifier that enforces a rollout's guardrails with the trust root's keys
     and policy (the stricter of the stored guardrails and the root's rules)."""
 
-    def __init__(self, root: TrustRoot | None = None) -> None:
+    def __init__(self, root: TrustRoot | None = None, policy: Any = None) -> None:
+        """`policy`: the root's Policy (policy.verifier_for builds both from the root)."""
         self.root = root
+        self.policy = policy
 
     def _root_rules(self, record: RolloutRecord) -> Any:
-        if self.root is None:
+        if self.policy is None:
             return None
-        from shipsafe.policy.model import Policy
-
-        try:
-            policy = Policy.model_validate(self.root.document.policy)
-        except ValueError:
-            return None
-        return policy.rules_for(record.environment)
+        return self.policy.rules_for(record.environment)
 
     def minimum(self, record: RolloutRecord) -> int:
         """Approvals a plan gate needs at least, whatever the stored record says."""
@@ -302,11 +298,8 @@ class GuardedApprovals:
         if expires is None or issued is None:
             raise ApprovalRefused("the approval has no valid issue or expiry time")
         longest = timedelta(seconds=record.guardrails.max_approval_validity_seconds)
-        if self.root is not None:
-            from shipsafe.policy.model import Policy
-
-            root_policy = Policy.model_validate(self.root.document.policy)
-            longest = min(longest, timedelta(seconds=root_policy.approvals.max_validity))
+        if self.policy is not None:
+            longest = min(longest, timedelta(seconds=self.policy.approvals.max_validity))
         if expires - issued > longest:
             raise ApprovalRefused(
                 f"the approval is valid for {expires - issued}, longer than the "

@@ -195,8 +195,7 @@ def pending(
 
     Approve one with `shipsafe approve ID --key YOUR.key` (its review gate).
     """
-    from shipsafe.approvals import GuardedApprovals
-    from shipsafe.policy import review_pending
+    from shipsafe.policy import review_pending, verifier_for
     from shipsafe.policy.pin import effective_root
     from shipsafe.store import open_store
     from shipsafe.trust.root import load_root
@@ -206,7 +205,7 @@ def pending(
     try:
         # a review counts only when it verifies now, from its signature, with the trust
         # root's keys: a row in the store (say, signature "AAAA") is nothing
-        verifier = GuardedApprovals(effective_root(store, load_root()))
+        verifier = verifier_for(effective_root(store, load_root()))
         waiting = [
             r for r in store.list_rollouts(environment=environment, limit=1000)
             if review_pending(store, r, verifier)

@@ -67,9 +67,9 @@ def session(
     create_store: bool = True,
     render_events: bool = True,
 ) -> Iterator[Session]:
-    from shipsafe.approvals import GuardedApprovals
     from shipsafe.audit.s3 import mirrors_from_env  # no boto3 unless SHIPSAFE_AUDIT_S3
     from shipsafe.notify import WebhookNotifier, env_hook
+    from shipsafe.policy import verifier_for
     from shipsafe.policy.pin import effective_root
     from shipsafe.providers.registry import Registry
     from shipsafe.trust.root import load_root
@@ -107,7 +107,7 @@ def session(
             actor=actor,
             subscribers=subscribers,
             lease_store=lambda: open_store(settings.state, create=False),
-            approvals=GuardedApprovals(root),
+            approvals=verifier_for(root),
             proofs=credentials.proofs,
         )
         yield Session(settings, ctx, renderer, audit, root, trust_error)

@@ -102,6 +102,15 @@ def root_policy(root: TrustRoot | None) -> LoadedPolicy:
                         root.source, root=root)
 
 
+def verifier_for(root: TrustRoot | None) -> Any:
+    """The ApprovalVerifier for this trust root: its keys, and its policy's rules."""
+    from shipsafe.approvals import GuardedApprovals
+
+    if root is None:
+        return GuardedApprovals()
+    return GuardedApprovals(root, _from_mapping(root.document.policy, f"trust root {root.source}"))
+
+
 def load_policy(
     path: str | Path | None = None,
     trust: str | None = None,

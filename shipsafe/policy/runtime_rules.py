@@ -235,8 +235,8 @@ def review_pending(store: StateStore, record: RolloutRecord, verifier: Any = Non
     if store.get_snapshot(record.id) is None:
         return False  # refused or stopped at preflight: nothing was changed
     if verifier is None:
-        from shipsafe.approvals import GuardedApprovals
+        from shipsafe.policy import verifier_for
 
-        verifier = GuardedApprovals()
+        verifier = verifier_for(None)
     approvers = verifier.verified_signers(record, gate, store.approvals(record.id))
     return len(approvers) < max(record.guardrails.review_count, verifier.minimum(record))
