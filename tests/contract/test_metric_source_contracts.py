@@ -180,3 +180,42 @@ def test_http_source_sends_configured_headers_through_the_transport() -> None:
     assert source.query(HTTP_QUERIES.value).value == VALUE
     assert seen[0].headers["X-Team"] == "pay"
     assert str(seen[0].url) == "http://metrics.test/stats"
+
+
+def matrix(*values: float) -> dict[str, Any]:
+    points = [[1700000000 + 10 * i, str(v)] for i, v in enumerate(values)]
+    return {"status": "success", "data": {"resultType": "matrix",
+                                          "result": [{"metric": {}, "values": points}]}}
+
+
+def test_prometheus_range_query_gives_the_points_of_its_one_series() -> None:
+    adapter = FakePrometheus({"rate": matrix(0.5, 0.75)})
+    result = prometheus(adapter).query_range("rate", 1700000000, 1700000010, 10)
+    assert adapter.seen[-1][0] == "/api/v1/query_range"
+    assert result.points == ((1700000000.0, 0.5), (1700000010.0, 0.75))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        requests.exceptions.ConnectionError("Connection refused"),
+        {"status": "success", "data": None},
+        {"status": "success", "data": []},
+        (503, {"status": "error", "error": "overloaded"}),
+    ],
+    ids=["unreachable", "data-null", "data-a-list", "http-503"],
+)
+def test_prometheus_range_query_translates_every_failure(answer: Any) -> None:
+    source = prometheus(FakePrometheus({"rate": answer}))
+    with pytest.raises(ProviderError):
+        source.query_range("rate", 1700000000, 1700000010, 10)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"status": "success", "data": None}, {"status": "success", "data": []}, {"status": "success"}],
+    ids=["data-null", "data-a-list", "no-data-key"],
+)
+def test_prometheus_malformed_instant_answers_are_errors(answer: Any) -> None:
+    with pytest.raises(ProviderError, match="malformed answer"):
+        prometheus(FakePrometheus({"q": answer})).query(MetricQuery("q"))

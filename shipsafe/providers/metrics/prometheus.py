@@ -109,9 +109,19 @@ class PrometheusMetrics:
             )
         except PrometheusApiClientException as exc:
             raise ProviderError(f"prometheus {self.name}: {_short(exc)}") from exc
-        except (RequestException, ValueError, KeyError) as exc:
+        except ValueError as exc:  # requests' JSONDecodeError: an HTML page, a proxy's answer
+            raise ProviderError(
+                f"prometheus {self.name}: the answer is not JSON ({_short(exc)})"
+            ) from exc
+        except RequestException as exc:
             raise ProviderError(
                 f"prometheus {self.name} at {self.config.url} unreachable: {_short(exc)}"
+            ) from exc
+        except (TypeError, KeyError, IndexError, AttributeError) as exc:
+            # as for instant queries: "data" null, a list, or missing
+            raise ProviderError(
+                f"prometheus {self.name}: malformed answer, no data.result "
+                f"({type(exc).__name__}: {_short(exc)})"
             ) from exc
         return RangeResult(points=_series(result, text), sent=sent)
 
