@@ -214,3 +214,30 @@ def test_the_real_socket_transport_reports_an_unreachable_api(tmp_path) -> None:
     )
     with pytest.raises(TransientProviderError, match="unreachable"):
         source.check()
+
+
+def test_counters_are_read_in_the_background_so_every_window_has_a_start(
+    haproxy: FakeHAProxyStats,
+) -> None:
+    import gc
+    import threading
+
+    read_often = threading.Event()
+
+    def count_reads() -> None:
+        if len(haproxy.commands) >= 4:
+            read_often.set()
+
+    haproxy.on_read = count_reads
+    source = RouterCounters(
+        HAProxyStats(haproxy, "demo", ("stable", "canary")), "haproxy demo", sample_every=0.001
+    )
+    source.check()  # preflight: the first read, then the background reads
+    assert read_often.wait(timeout=5), haproxy.commands
+    assert len(source._history) >= 2
+    sampler = source._sampler
+    assert sampler is not None and sampler.daemon
+    del source
+    gc.collect()
+    sampler.join(timeout=5)  # the reads end with the source
+    assert not sampler.is_alive()

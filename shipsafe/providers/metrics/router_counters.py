@@ -6,8 +6,9 @@ carries both sides, taken from the same source at the same moment, so a conditio
 them (`result < 0.05 || result <= stable.errorRate * 2.0`).
 
     HAProxy     `show stat` over the runtime API (shipsafe/providers/metrics/haproxy_stats.py):
-                cumulative counters, read on every measurement (every 250 ms by default); a
-                reading is the difference between now and the read `window` seconds ago.
+                cumulative counters, read every 250 ms from preflight on (a background
+                thread, and on every measurement); a reading is the difference between now
+                and the read `window` seconds ago.
     ALB, Lambda CloudWatch's documented metrics of the two target groups or the two versions
                 behind the alias (cloudwatch_counters.py): sums over the window.
 
@@ -18,7 +19,9 @@ reloaded without its server-state file) is an error, and the reading after it st
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +30,8 @@ from shipsafe.errors import ConfigurationError, ProviderError, TransientProvider
 from shipsafe.providers.metrics.base import MetricQuery, QueryResult
 
 CHECKS = ("errorRate", "latency")
+# how often HAProxy's counters are read in the background (a read takes about 0.4 ms)
+HAPROXY_READ_SECONDS = 0.25
 # history kept beyond the longest window asked for
 _SLACK_SECONDS = 5.0
 
@@ -73,20 +78,55 @@ class RouterCounters:
         reader: CounterReader,
         name: str,
         monotonic: Callable[[], float] = time.monotonic,
+        sample_every: float | None = None,
     ) -> None:
+        """`sample_every`: read the counters this often in the background (seconds), so that
+        every window has a read at its start; None (tests): only when asked."""
         self.reader = reader
         self.name = name
         self._monotonic = monotonic
         self._history: list[tuple[float, dict[str, Counters]]] = []
         self._longest = 0.0
+        self._lock = threading.Lock()
+        self._sample_every = sample_every if reader.cumulative else None
+        self._sampler: threading.Thread | None = None
 
     def check(self) -> None:
         """The router answers with both targets' counters; the first read is the baseline
         the first reading's deltas are taken from."""
         if self.reader.cumulative:
-            self._remember(self._monotonic(), self.reader.read(0.0))
+            counters = self.reader.read(0.0)
+            with self._lock:
+                self._remember(self._monotonic(), counters)
+            self._start_sampler()
         else:
             self.reader.read(60.0)
+
+    def _start_sampler(self) -> None:
+        if self._sample_every is None or self._sampler is not None:
+            return
+        every, ref = self._sample_every, weakref.ref(self)
+
+        def sample() -> None:  # holds no reference between reads: ends with its source
+            while True:
+                time.sleep(every)
+                source = ref()
+                if source is None:
+                    return
+                source._sample()
+                del source
+
+        self._sampler = threading.Thread(target=sample, name=f"{self.name} reads", daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        try:
+            counters = self.reader.read(0.0)
+        except Exception:  # the next measurement reads, and reports errors, for itself
+            return
+        at = self._monotonic()
+        with self._lock:
+            self._remember(at, counters)
 
     def query(self, query: MetricQuery) -> QueryResult:
         check = query.text.strip()
@@ -117,9 +157,16 @@ class RouterCounters:
     def _totals(self, window: float) -> tuple[dict[str, Counters], float]:
         if not self.reader.cumulative:
             return self.reader.read(window), window
+        self._start_sampler()
         self._longest = max(self._longest, window)
         now_counters = self.reader.read(window)
         now = self._monotonic()
+        with self._lock:
+            return self._deltas(now_counters, now, window)
+
+    def _deltas(
+        self, now_counters: dict[str, Counters], now: float, window: float
+    ) -> tuple[dict[str, Counters], float]:
         if not self._history:
             self._remember(now, now_counters)
             raise TransientProviderError(
@@ -153,8 +200,12 @@ class RouterCounters:
         return older[-1] if older else self._history[0]
 
     def _remember(self, at: float, counters: dict[str, Counters]) -> None:
-        self._history.append((at, counters))
-        horizon = at - self._longest - _SLACK_SECONDS
+        # in time order (a background read may land between a read and its lock)
+        i = len(self._history)
+        while i and self._history[i - 1][0] > at:
+            i -= 1
+        self._history.insert(i, (at, counters))
+        horizon = self._history[-1][0] - self._longest - _SLACK_SECONDS
         # keep the newest read older than the horizon: it is the baseline of a full window
         while len(self._history) > 2 and self._history[1][0] <= horizon:
             self._history.pop(0)
@@ -170,6 +221,7 @@ def build(config: dict[str, Any], name: str) -> RouterCounters:
 
         reader = haproxy_stats.build_reader(target)
         label = f"haproxy {target.get('backend')}"
+        return RouterCounters(reader, label, sample_every=HAPROXY_READ_SECONDS)
     elif router in ("aws-alb", "aws-lambda"):
         from shipsafe.providers.metrics import cloudwatch_counters
 
