@@ -52,7 +52,8 @@ def failed_requests(
     return rig.load.tally(since=mark, until=rig.load.now()).total_errors
 
 
-def default_plan_failures(rig: Rig, cli: ShipsafeCLI, share: float) -> int:
+def default_plan_failures(rig: Rig, cli: ShipsafeCLI, share: float) -> tuple[int, str]:
+    """Failed requests, and what rolled the canary back."""
     rig.reset()
     rig.wait_canary_idle()
     rig.canary.set_faults(error_share=share)
@@ -61,7 +62,8 @@ def default_plan_failures(rig: Rig, cli: ShipsafeCLI, share: float) -> int:
     finished = cli.deploy(plan).wait(timeout=90)
     if finished.code != 3:
         raise AssertionError(f"expected a rollback (3), got {finished.code}")
-    return rig.load.tally(since=mark, until=rig.load.now()).total_errors
+    cause = str(finished.result.get("message", "")).split(" - ", 1)[-1][:70]
+    return rig.load.tally(since=mark, until=rig.load.now()).total_errors, cause
 
 
 def main_default_plan(runs: int, share: float) -> int:
@@ -70,8 +72,9 @@ def main_default_plan(runs: int, share: float) -> int:
     with Rig() as rig:
         cli = ShipsafeCLI(rig.workdir / "state.db", actor="bench")
         for i in range(runs):
-            counts.append(default_plan_failures(rig, cli, share))
-            print(f"run {i + 1:2}: {counts[-1]} failed requests", flush=True)
+            failed, cause = default_plan_failures(rig, cli, share)
+            counts.append(failed)
+            print(f"run {i + 1:2}: {failed} failed requests ({cause})", flush=True)
         rate = rig.load_rate
     mean = statistics.fmean(counts)
     print(
