@@ -116,8 +116,8 @@ def main() -> int:
     print(
         f"failed requests users received (mean of {args.runs}): canary (first weight "
         f"{FIRST_WEIGHT}%) {canary:.1f}, all-at-once {at_once:.1f}, ratio {ratio:.3f}\n"
-        f"breaker interval {args.interval:g}s, failureLimit {args.failure_limit}, initialDelay "
-        f"4s, error share {args.error_share:g}, load {rate:g} req/s\n"
+        f"breaker interval {args.interval:g}s, failureLimit {args.failure_limit}, the plan's "
+        f"breakerWarmup, error share {args.error_share:g}, load {rate:g} req/s\n"
         f"target ratio <= 1.5 x {FIRST_WEIGHT}/100 = {bound:.3f}: "
         + ("met" if ratio <= bound else "MISSED")
     )
