@@ -126,3 +126,34 @@ class FakeProviders:
 
     def data_snapshot(self, name: str, config: dict[str, Any]) -> Any:
         raise ConfigurationError(f"no fake data snapshot provider {name}")
+
+
+class FakeDataSnapshots:
+    """Data snapshots kept in memory: `snapshots` maps an id to the data it holds; a test
+    alters or deletes one there. `down` makes every call fail as a translated error does."""
+
+    name = "fake"
+
+    def __init__(self, data: str = "orders v1") -> None:
+        self.data = data
+        self.snapshots: dict[str, str] = {}
+        self.down = False
+
+    def take(self, label: str) -> dict[str, Any]:
+        if self.down:
+            raise ProviderError("fake snapshots unreachable")
+        snapshot_id = f"fake-{len(self.snapshots) + 1}-{label.replace(' ', '-')}"
+        self.snapshots[snapshot_id] = self.data
+        return {"provider": "fake", "id": snapshot_id, "status": "available", "data": self.data}
+
+    def verify(self, record: dict[str, Any]) -> None:
+        if self.down:
+            raise ProviderError("fake snapshots unreachable")
+        held = self.snapshots.get(str(record.get("id")))
+        if held is None:
+            raise ProviderError(f"fake snapshot {record.get('id')} is gone")
+        if held != record.get("data"):
+            raise ProviderError(f"fake snapshot {record.get('id')} changed since it was taken")
+
+    def restore_hint(self, record: dict[str, Any]) -> str:
+        return f"restore the fake data from snapshot {record.get('id')}"
