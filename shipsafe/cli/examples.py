@@ -10,7 +10,7 @@ from typing import Any
 
 EXAMPLES: dict[str, list[str]] = {
     "validate": [
-        "shipsafe validate plans/local-canary.yaml",
+        "shipsafe validate plans/local-canary.yaml --set release.version=1.1.0",
         "shipsafe validate plan.yaml --set release.version=2.4.1 -o json",
     ],
     "deploy": [
