@@ -164,6 +164,11 @@ class PolicyRefusal(RefusedError):
 
 
 class StoreError(ShipsafeError):
+    """The state store did not answer or refused (locked database, throttled table, lost
+    connection). Exit 5: what the rollout holds cannot be verified until the store answers,
+    and a human must know; it is never exit 1, whatever command met it."""
+
+    exit_code = ExitCode.ROLLBACK_FAILED
     code = "store.failed"
 
 
