@@ -42,6 +42,9 @@ class ExecTarget(PlanModel):
     the canary percent.
     """
 
+    id: str | None = Field(
+        None, description="names this router for the policy's `targets` (its identity)"
+    )
     get_weight: list[str] = Field(min_length=1)
     set_weight: list[str] = Field(min_length=1)
     timeout: Duration = 30.0

@@ -27,6 +27,7 @@ from shipsafe.policy.runtime_rules import (
     check_runtime,
     review_pending,
     slot,
+    target_of,
 )
 from shipsafe.policy.stricter import stricter
 from shipsafe.records import GuardGate, Guardrails, TrustedKey, sha256_hex
@@ -168,7 +169,31 @@ def _digest(policy: Policy) -> str:
 
 def findings_for_plan(plan: Plan, loaded: LoadedPolicy, request: Request) -> list[Finding]:
     rules = loaded.rules_for(plan.metadata.environment)
-    return check_plan(plan, rules, _with_keys(request, loaded))
+    return target_findings(plan, loaded) + check_plan(plan, rules, _with_keys(request, loaded))
+
+
+def target_findings(plan: Plan, loaded: LoadedPolicy) -> list[Finding]:
+    """The environment comes from the target, not the label: a target the policy claims for
+    an environment may be deployed under that environment's name or a stricter one (every
+    rule at least as strict), never a looser one."""
+    from shipsafe.plan.target_identity import target_identity, target_key
+
+    identity = target_identity(plan.target)
+    claimed = loaded.policy.environment_of(identity)
+    if claimed is None and loaded.extra is not None:
+        claimed = loaded.extra.environment_of(identity)
+    named = plan.metadata.environment
+    if claimed is None or claimed == named:
+        return []
+    named_rules = loaded.rules_for(named)
+    if stricter(loaded.rules_for(claimed), named_rules).model_dump() == named_rules.model_dump():
+        return []  # the named environment is at least as strict on every rule
+    return [Finding(
+        "targetEnvironment", Threat.UNAPPROVED, Severity.ERROR,
+        f"the target ({target_key(identity)}) belongs to {claimed}; the plan names {named}, "
+        f"whose rules are looser: name {claimed} (or a stricter environment)",
+        "metadata.environment",
+    )]
 
 
 def _with_keys(request: Request, loaded: LoadedPolicy) -> Request:
@@ -204,7 +229,11 @@ def decide(
     """Every finding for this deploy, now, and the guardrails the rollout will carry."""
     rules = loaded.rules_for(plan.metadata.environment)
     request = _with_keys(request, loaded)
-    findings = check_plan(plan, rules, request) + check_runtime(store, now, plan, rules, request)
+    findings = (
+        target_findings(plan, loaded)
+        + check_plan(plan, rules, request)
+        + check_runtime(store, now, plan, rules, request)
+    )
     approval = rules.require_approval
     count = approval.count if approval else 1
     gates: list[GuardGate] = []
@@ -214,7 +243,6 @@ def decide(
         name = CASCADE_GATE if finding.rule == "maxChainDepth" else FREEZE_GATE
         if all(g.name != name for g in gates):
             gates.append(GuardGate(name=name, count=count, reason=finding.message))
-    meta = plan.metadata
     emergency = request.emergency and rules.emergency
     window = max(rules.rollback_window, plan.rollback_window or 0.0)
     rails = Guardrails(
@@ -231,10 +259,10 @@ def decide(
         emergency_max_pause_seconds=emergency.max_pause if emergency else None,
         review_gate=REVIEW_GATE if emergency and emergency.approval_after else None,
         review_count=count,
-        protects=slot(meta.environment, meta.service, plan.target.stable_name)
+        protects=slot(target_of(plan), plan.target.stable_name)
         if plan.blue_green
         else None,
-        touches=slot(meta.environment, meta.service, plan.target.canary_name),
+        touches=slot(target_of(plan), plan.target.canary_name),
     )
     return Decision(findings, rails, loaded.digest)
 

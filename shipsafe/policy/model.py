@@ -209,11 +209,34 @@ class ApprovalsConfig(PlanModel):
     )
 
 
+class TargetClaim(PlanModel):
+    """A target an environment owns, whatever a plan labels it: the router and the fields
+    of its identity to match (haproxy: socket/address, backend; exec: id; aws-alb:
+    listenerArn, ruleArn; aws-lambda: functionName, alias; aws-route53: hostedZoneId,
+    recordName, recordType)."""
+
+    environment: str = Field(min_length=1)
+    router: Literal["haproxy", "exec", "aws-alb", "aws-lambda", "aws-route53"]
+    match: dict[str, str] = Field(min_length=1)
+
+
 class Policy(PlanModel):
     api_version: Literal["shipsafe/v1"]
     kind: Literal["Policy"]
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     environments: dict[str, EnvironmentRules] = Field(default_factory=dict)
+    targets: list[TargetClaim] = Field(
+        default_factory=list, description="targets and the environment that owns each"
+    )
+
+    def environment_of(self, identity: dict[str, str]) -> str | None:
+        """The environment that claims this target identity (the first claim that matches)."""
+        from shipsafe.plan.target_identity import matches
+
+        for claim in self.targets:
+            if matches(identity, claim.router, claim.match):
+                return claim.environment
+        return None
 
     def rules_for(self, environment: str) -> EnvironmentRules:
         if environment in self.environments:

@@ -27,9 +27,16 @@ REVIEW_GATE = "emergency-review"
 LOOK_BACK = 200  # rollouts of the environment looked at
 
 
-def slot(environment: str, service: str, server: str) -> str:
-    """What a rollout deploys into or protects: a server of a service in an environment."""
-    return f"{environment}/{service}/{server}"
+def slot(target: str, server: str) -> str:
+    """What a rollout deploys into or protects: a server behind a target (its identity, not
+    the plan's labels: a renamed service or environment is the same slot)."""
+    return f"{target}/{server}"
+
+
+def target_of(plan: Plan) -> str:
+    from shipsafe.plan.target_identity import target_identity, target_key
+
+    return target_key(target_identity(plan.target))
 
 
 def check_runtime(
@@ -40,7 +47,8 @@ def check_runtime(
     out: list[Finding] = []
     out += _freeze(now, rules, others, env, request)
     out += _concurrency(rules, others, env, lock_key(env, service))
-    out += _protected_blue(now, plan, others)
+    # blue protection keys on the target, whatever environment or service a plan names
+    out += _protected_blue(now, plan, store.list_rollouts(limit=LOOK_BACK))
     out += _contract_window(now, plan, rules, others)
     out += _chain(store, rules, request, env)
     out += _pending_reviews(store, rules, request, others, env)
@@ -114,8 +122,7 @@ def _window_end(record: RolloutRecord) -> datetime | None:
 
 
 def _protected_blue(now: datetime, plan: Plan, others: list[RolloutRecord]) -> list[Finding]:
-    meta = plan.metadata
-    touches = slot(meta.environment, meta.service, plan.target.canary_name)
+    touches = slot(target_of(plan), plan.target.canary_name)
     out: list[Finding] = []
     for other in others:
         end = _window_end(other)

@@ -47,6 +47,8 @@ environments:
     maxChainDepth: 0
     emergency: {allowed: true, maxPause: 1s, approvalAfter: true, allowedKinds: [human]}
   "*": {maxChainDepth: 1}
+targets:
+  - {environment: production, router: exec, match: {id: checkout-router}}
 """
 
 PEOPLE = {
@@ -168,14 +170,15 @@ class Site:
         return self.weight() == 0
 
     def plan(self, steps: str, *, name: str = "plan.yaml", environment: str = "production",
-             service: str = "checkout", extra: str = "") -> str:
+             service: str = "checkout", extra: str = "", router_id: str | None = None) -> str:
         router = [self.rt.python, str(self.rt.path / "weight_file.py"), str(self.weight_file)]
         text = (
             "apiVersion: shipsafe/v1\nkind: Plan\n"
             f"metadata: {{name: checkout, service: {service}, environment: {environment}}}\n"
             'release: {version: "2.4.0"}\n'
             "target:\n  router: exec\n"
-            f"  exec: {{getWeight: {json.dumps([*router, 'get'])}, "
+            f"  exec: {{{f'id: {router_id}, ' if router_id else ''}"
+            f"getWeight: {json.dumps([*router, 'get'])}, "
             f"setWeight: {json.dumps([*router, 'set', '{weight}'])}}}\n"
             + extra + steps
         )

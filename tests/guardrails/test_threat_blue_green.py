@@ -14,7 +14,7 @@ from tests.guardrails.conftest import World, rollout_id_of
 
 
 def _plan(world: World, name: str = "plan.yaml", stable: str = "v1", canary: str = "v2",
-          version: str = "2.4.0") -> str:
+          version: str = "2.4.0", service: str = "checkout") -> str:
     db = world.root / "app.db"
     if not db.exists():
         db.write_bytes(b"orders: 2\n")
@@ -34,7 +34,8 @@ steps:
   - cutover: {{blueHealth: [blue-up]}}
   - analysis: {{templates: [error-rate]}}
 """
-    return world.plan(steps, name=name, stable=stable, canary=canary, version=version)
+    return world.plan(steps, name=name, stable=stable, canary=canary, version=version,
+                      service=service)
 
 
 def _no_traffic_moved(world: World) -> bool:
@@ -125,6 +126,21 @@ def test_blue_is_protected_during_the_rollback_window(world: World) -> None:
     assert finding["rule"] == "blueProtected" and finding["threat"] == "blue-green-corruption"
     world.clock.advance(3601)  # the window is over: blue may be reused
     assert world.deploy(nxt, "--detach").exit_code == 4
+
+
+def test_renaming_the_service_does_not_unprotect_blue(world: World) -> None:
+    # protection keys on the target (router, socket, backend), not on metadata.service
+    rid = _waiting_at_cutover(world)
+    assert world.approve(rid, "bob").exit_code == 0
+    world.router.weights = {"stable": 100, "canary": 0}
+    world.router.calls.clear()
+    renamed = _plan(world, name="renamed.yaml", stable="v2", canary="v1", version="2.5.0",
+                    service="checkout-next")
+    result = world.deploy(renamed)
+    assert result.exit_code == 6, result.output
+    assert world.untouched()
+    finding = world.audit("deploy_refused")[-1]["data"]["findings"][0]
+    assert finding["rule"] == "blueProtected" and rid in finding["message"]
 
 
 def test_within_the_window_a_rollback_cuts_back_to_an_unchanged_blue(world: World) -> None:
