@@ -61,3 +61,21 @@ def test_an_ordinary_file_is_no_witness(tmp_path: Path) -> None:
         unprotected(path) or "")
     FileWitness(path).put(tmp_path / "audit.jsonl", {"seq": 1, "hash": "h", "rollout_id": "r"})
     assert FileWitness(path).entries()[0]["rollout_id"] == "r"
+
+
+def test_rollbacks_are_read_from_the_witness_with_their_environment() -> None:
+    from shipsafe.audit.witness import rollbacks
+
+    entries = [
+        {"rollout_id": "a", "type": "rollout_created", "environment": "production"},
+        {"rollout_id": "a", "type": "rollback_started", "reason": "analysis_failed"},
+        {"rollout_id": "a", "type": "rollback_finished", "time": "2026-03-04T12:00:00Z"},
+        {"rollout_id": "b", "type": "rollout_created", "environment": "staging"},
+        {"rollout_id": "b", "type": "rollback_started", "reason": "breaker_tripped"},
+        {"rollout_id": "c", "type": "rollout_created", "environment": "production"},
+        {"rollout_id": "c", "type": "rollback_started", "reason": "manual_abort"},
+    ]
+    assert rollbacks(entries) == [
+        ("a", "production", "2026-03-04T12:00:00Z"),
+        ("b", "staging", None),  # started, never finished: the environment stays frozen
+    ]  # c was an abort: it ends `aborted` and freezes nothing, as in the store

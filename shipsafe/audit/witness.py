@@ -88,6 +88,12 @@ class FileWitness:
             "rollout_id": record.get("rollout_id"),
             "type": record.get("type"),
             "time": record.get("time"),
+            # which environment a rollout deploys to: the freeze after a rollback is read
+            # from here too, so a phase edited in the store does not lift it
+            **({"environment": (record.get("data") or {}).get("environment")}
+               if record.get("type") == "rollout_created" else {}),
+            **({"reason": record.get("reason")}
+               if record.get("type") == "rollback_started" else {}),
         }) + "\n"
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -112,6 +118,23 @@ class FileWitness:
             if isinstance(entry, dict):
                 out.append(entry)
         return out
+
+
+def rollbacks(entries: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+    """(rollout, environment, finished at or None while it runs) for every witnessed
+    rollback: what the freeze after a rollback needs, from where the agent cannot edit."""
+    environment = {
+        str(e.get("rollout_id")): str(e.get("environment"))
+        for e in entries if e.get("type") == "rollout_created" and e.get("environment")
+    }
+    started: dict[str, str | None] = {}
+    for entry in entries:
+        rid = str(entry.get("rollout_id"))
+        if entry.get("type") == "rollback_started" and entry.get("reason") != "manual_abort":
+            started.setdefault(rid, None)  # an abort ends `aborted`: no freeze, as in the store
+        elif entry.get("type") == "rollback_finished" and rid in started:
+            started[rid] = str(entry.get("time"))
+    return [(rid, environment[rid], done) for rid, done in started.items() if rid in environment]
 
 
 @dataclass

@@ -118,6 +118,13 @@ def deploy(
             )
             raise
         s.audit.check_mirrors()  # before anything changes: the audit must have its homes
+        witness = getattr(s.audit, "witness", None)
+        if witness is not None:
+            from shipsafe.audit.witness import rollbacks
+
+            witnessed = tuple(rollbacks(witness.entries()))
+        else:
+            witnessed = ()
         with rollback_on_signal():  # from here a signal asks for a rollback (interrupts.py)
             engine = start_deploy(
                 s.ctx,
@@ -128,6 +135,7 @@ def deploy(
                 emergency_reason=reason,
                 request_override=request_override,
                 substitutions=substitutions.applied,
+                witnessed_rollbacks=witnessed,
             )
             drive_to_end(s, engine, detach)
         record = s.ctx.store.get_rollout(engine.record.id)

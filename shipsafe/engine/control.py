@@ -46,6 +46,7 @@ def start_deploy(
     emergency_reason: str | None = None,
     policy: LoadedPolicy | None = None,
     request_override: bool = False,
+    witnessed_rollbacks: tuple[tuple[str, str, str | None], ...] = (),
     substitutions: list[str] | None = None,
 ) -> RolloutEngine:
     """Check the policy, create the rollout, take the lock, preflight, snapshot, step 1.
@@ -72,6 +73,7 @@ def start_deploy(
             reason=emergency_reason,
             parent_id=parent_id,
             request_override=request_override,
+            witnessed_rollbacks=witnessed_rollbacks,
         )
         decision = decide(ctx.store, ctx.clock.now(), plan, policy, request)
         policy_digest = decision.policy_digest
@@ -131,6 +133,8 @@ def _created(
         data={
             "substitutions": substitutions,
             "version": record.version,
+            "environment": record.environment,
+            "service": record.service,
             "plan_digest": record.plan_digest,
             "policy_digest": record.policy_digest,
             "policy": rails.policy,

@@ -41,6 +41,8 @@ class Request:
     reason: str | None = None
     parent_id: str | None = None
     request_override: bool = False
+    # rollbacks the audit witness saw: (rollout, environment, finished at ISO or None)
+    witnessed_rollbacks: tuple[tuple[str, str, str | None], ...] = ()
     trusted_keys: int | None = None  # how many keys the trust root holds (None: no root)
     verified: bool = True  # the actor signed with a key the trust root lists
     verifier: Any = None  # an ApprovalVerifier: counts only reviews that verify

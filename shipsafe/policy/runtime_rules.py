@@ -95,6 +95,40 @@ def _freeze(
                 f"{env} is frozen until {until:%Y-%m-%d %H:%M:%S}Z: rollout {other.id} "
                 f"({other.service}) rolled back at {other.finished_at:%H:%M:%S}Z; {how}",
             ))
+    return out + _witnessed_freeze(now, rules, env, request, {f.message for f in out}, how,
+                                   severity)
+
+
+def _witnessed_freeze(
+    now: datetime, rules: EnvironmentRules, env: str, request: Request, seen: set[str],
+    how: str, severity: Severity,
+) -> list[Finding]:
+    """The same freeze, from the rollbacks the audit witness saw: a rollout whose phase was
+    edited in the store (rolled_back -> aborted) still freezes its environment."""
+    out: list[Finding] = []
+    for rid, environment, finished in request.witnessed_rollbacks:
+        if environment != env or any(rid in message for message in seen):
+            continue
+        if finished is None:
+            out.append(Finding(
+                "environmentFreeze", Threat.CASCADE, severity,
+                f"{env} is frozen: the audit witness saw rollout {rid} start rolling back and "
+                f"never finish; {how}",
+            ))
+            continue
+        try:
+            at = datetime.fromisoformat(finished.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if rules.freeze_after_rollback and now < at + timedelta(
+            seconds=rules.freeze_after_rollback
+        ):
+            until = at + timedelta(seconds=rules.freeze_after_rollback)
+            out.append(Finding(
+                "freezeAfterRollback", Threat.CASCADE, severity,
+                f"{env} is frozen until {until:%Y-%m-%d %H:%M:%S}Z: rollout {rid} rolled back "
+                f"at {at:%H:%M:%S}Z (as the audit witness saw it); {how}",
+            ))
     return out
 
 

@@ -114,3 +114,33 @@ def test_an_empty_parent_rollout_still_counts_as_a_cascade(site: Site) -> None:
     (evaluated,) = site.audit("policy_evaluated")
     assert evaluated["data"]["gates"] == ["cascade-checkpoint"]
     assert "empty SHIPSAFE_PARENT_ROLLOUT" in json.dumps(evaluated)
+
+
+def test_a_rolled_back_rollout_edited_to_aborted_still_freezes_production(site: Site) -> None:
+    site.add_witness()
+    started = site.human("alice", "deploy", site.plan(GATED), "--detach")
+    assert started.returncode == 4, started.stdout + started.stderr
+    rid = rollout_id(started)
+    assert site.human("bob", "approve", rid).returncode == 0
+    assert site.weight() == 100
+    assert site.human("bob", "rollback", rid, "--reason", "totals wrong").returncode == 0
+    assert site.untouched()  # back on stable
+    # the agent lifts the freeze in its store: the rollback becomes an abort
+    code = f"""
+import json, sqlite3
+db = sqlite3.connect('.shipsafe/state.db')
+(body,) = db.execute('SELECT body FROM rollouts WHERE id=?', ({rid!r},)).fetchone()
+record = json.loads(body)
+record['phase'] = 'aborted'
+db.execute('UPDATE rollouts SET phase=?, body=? WHERE id=?',
+           ('aborted', json.dumps(record), {rid!r}))
+db.commit()
+"""
+    assert site.agent_python(code).returncode == 0
+    done = site.agent("deploy", site.plan(GATED, name="next.yaml"), "--detach")
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert "as the audit witness saw it" in done.stdout
+    assert site.untouched()
+    refused = site.audit("deploy_refused")[-1]
+    assert refused["reason"] == "frozen"
+    assert refused["data"]["findings"][0]["rule"] == "freezeAfterRollback"
