@@ -23,7 +23,7 @@ from typing import Any
 VARIABLES = frozenset({"result"})
 # a built-in check's condition may also compare the canary with the stable target
 SIDES = ("canary", "stable")
-READING_FIELDS = ("requests", "errors", "errorRate", "latency")
+READING_FIELDS = ("requests", "errors", "errorRate", "errorRateLow", "latency")
 READING_VARIABLES = VARIABLES | frozenset(SIDES)
 
 

@@ -4,10 +4,13 @@ them, and preflight refusing custom breaker queries that cannot trip."""
 
 from __future__ import annotations
 
+import random
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shipsafe.engine.control import start_deploy
 from shipsafe.engine.driver import drive
@@ -176,6 +179,92 @@ def test_blue_health_and_preflight_never_run_a_builtin_check_as_a_query(
     passed = recorder.of(EventType.PREFLIGHT_PASSED.value)[0]
     assert passed.data["queries"] == {}  # the builtin has no query to run
     assert engine.record.phase == Phase.PROGRESSING
+
+
+# the quick-start plan's error-rate breaker: no false trips from noise, fast on a bad canary
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped_error_rate() -> dict[str, Any]:
+    """plans/local-canary.yaml's `error-rate` template, as shipped."""
+    shipped = yaml.safe_load((REPO / "plans" / "local-canary.yaml").read_text())
+    return dict(shipped["analysis"]["error-rate"])
+
+
+def held_plan(condition: str, weight: int, hold: str) -> Any:
+    template = shipped_error_rate() | {"successCondition": condition}
+    body = yaml.safe_dump({
+        "analysis": {"error-rate": template},
+        "breakerWarmup": "1s",
+        "breakers": [{"analysis": "error-rate"}],
+        "steps": [{"setWeight": weight}, {"pause": {"duration": hold}}],
+    })
+    return load_plan_text(HEAD + body, "held.yaml")
+
+
+class RandomTraffic(Traffic):
+    """Each request fails independently with its side's share (seeded), as real errors do."""
+
+    def __init__(self, *args: Any, seed: int) -> None:
+        super().__init__(*args)
+        self.rng = random.Random(seed)
+        self.failed: dict[str, int] = {}
+
+    def flow(self) -> None:
+        now = self.clock.now()
+        seconds = (now - self._last).total_seconds()
+        self._last = now
+        total = sum(self.router.weights.values()) or 1
+        for server, weight in self.router.weights.items():
+            self._carry[server] += self.rate * seconds * weight / total
+            n = int(self._carry[server])
+            self._carry[server] -= n
+            errors = sum(self.rng.random() < self.error_share[server] for _ in range(n))
+            self.failed[server] = self.failed.get(server, 0) + errors
+            self.haproxy.serve(server, n, errors=errors)
+
+
+def test_the_quick_start_breaker_keeps_a_canary_as_good_as_stable_at_half_a_percent(
+    builtin_ctx: Any, router: FakeRouter, clock: Any, haproxy: FakeHAProxyStats, store: Any
+) -> None:
+    # 5% of 100 req/s for 90 s, both sides failing 0.5% of requests at random: a 2 s window
+    # holds ten canary requests, and one failure among them reads 10%
+    shipped = shipped_error_rate()["successCondition"]
+    traffic = RandomTraffic(router, clock, haproxy, seed=2)
+    traffic.error_share = {"stable": 0.005, "canary": 0.005}
+    engine = start_deploy(builtin_ctx, held_plan(shipped, 5, "90s"))
+    assert drive(engine) == Phase.SUCCEEDED, engine.record.runtime.rollback_message
+    assert traffic.failed["canary"] >= 2  # the seed's canary did fail, at random moments
+    # readings that a bare `result < 0.05` fails (it rolled this canary back) passed here
+    unlucky = [m for m in store.measurements(engine.record.id)
+               if m.metric == "error-rate" and m.value is not None and m.value >= 0.05]
+    assert unlucky and all(m.phase.value == "successful" for m in unlucky)
+
+
+@pytest.mark.parametrize("weight", [5, 10])
+def test_the_quick_start_breaker_rolls_back_a_canary_answering_5xx_within_a_second(
+    builtin_ctx: Any, router: FakeRouter, clock: Any, haproxy: FakeHAProxyStats, recorder: Any,
+    weight: int,
+) -> None:
+    shipped = shipped_error_rate()["successCondition"]
+    traffic = RandomTraffic(router, clock, haproxy, seed=3)
+    traffic.error_share = {"stable": 0.005, "canary": 0.005}
+    faulted: list[Any] = []
+
+    def fault_after_ten_seconds() -> None:  # a healthy canary turns bad mid-step
+        if not faulted and (readings := recorder.of("measurement")) and (
+            (readings[-1].time - readings[0].time).total_seconds() >= 10
+        ):
+            traffic.error_share["canary"] = 1.0
+            faulted.append(clock.now())
+        traffic.flow()
+
+    haproxy.on_read = fault_after_ten_seconds
+    engine = start_deploy(builtin_ctx, held_plan(shipped, weight, "2m"))
+    assert drive(engine) == Phase.ROLLED_BACK
+    tripped = recorder.of("breaker_tripped")[0]
+    assert faulted and (tripped.time - faulted[0]).total_seconds() <= 1.0
 
 
 # the plan ---------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def test_error_rate_is_the_canary_share_of_5xx_since_the_window_began(
     result = ask(source)
     assert result.value == pytest.approx(0.25)
     assert result.readings["canary"] == {
-        "requests": 20.0, "errors": 5.0, "errorRate": 0.25, "latency": 0.01,
+        "requests": 20.0, "errors": 5.0, "errorRate": 0.25,
+        "errorRateLow": pytest.approx(0.1041, abs=1e-4), "latency": 0.01,
     }  # fmt: skip
     assert result.readings["stable"]["errorRate"] == pytest.approx(1 / 180)
     assert haproxy.commands == ["show stat demo 4 -1"] * 2

@@ -3,7 +3,9 @@
 No query to get wrong: the router's own per-target counters say how many requests the canary
 and the stable target answered, how many of them failed, and how long they took. One reading
 carries both sides, taken from the same source at the same moment, so a condition can compare
-them (`result < 0.05 || result <= stable.errorRate * 2.0`).
+them (`result < 0.05 || result <= stable.errorRate * 2.0`), and can ask for evidence rather
+than one unlucky second (`canary.errorRateLow < 0.05`: fails only when the counts show the
+canary's error rate above 5 %).
 
     HAProxy     `show stat` over the runtime API (shipsafe/providers/metrics/haproxy_stats.py):
                 cumulative counters, read every 250 ms from preflight on (a background
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
 from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+from shipsafe.providers.metrics.error_bound import error_rate_low
 
 CHECKS = ("errorRate", "latency")
 # how often HAProxy's counters are read in the background (a read takes about 0.4 ms)
@@ -59,13 +62,15 @@ class CounterReader(Protocol):
 
 
 def side(counters: Counters) -> dict[str, float]:
-    """What a condition sees of one target: requests, errors, errorRate, latency (s).
+    """What a condition sees of one target: requests, errors, errorRate, errorRateLow (the
+    lowest error rate its counts are consistent with, see error_bound.py), latency (s).
     A target that answered nothing reads 0 for each."""
     served = counters.requests > 0
     return {
         "requests": float(counters.requests),
         "errors": float(min(counters.errors, counters.requests)),
         "errorRate": min(counters.errors / counters.requests, 1.0) if served else 0.0,
+        "errorRateLow": error_rate_low(counters.errors, counters.requests) if served else 0.0,
         "latency": float(counters.latency) if served and counters.latency is not None else 0.0,
     }
 
