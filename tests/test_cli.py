@@ -194,6 +194,23 @@ def test_audit_verify_passes_then_catches_an_edit(env: Path, fakes: FakeProvider
     assert "altered" in result.output
 
 
+def test_audit_verify_where_shipsafe_never_ran_is_a_usage_error_not_a_broken_chain(
+    env: Path,
+) -> None:
+    result = run("audit", "verify")
+    assert result.exit_code == 2, result.output
+    assert "no audit log at" in result.output and "--state PATH" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_audit_verify_of_a_store_whose_log_went_away_is_still_exit_5(
+    env: Path, fakes: FakeProviders
+) -> None:
+    run("deploy", write_plan(env, FAST))
+    (env / ".shipsafe" / "audit.jsonl").unlink()
+    assert run("audit", "verify").exit_code == 5
+
+
 def test_schema_is_json_schema_of_the_plan(env: Path) -> None:
     """A valid Draft 2020-12 schema whose steps are exactly the step kinds the loader knows
     (tests/test_plan_schema.py validates the real plan files against it)."""

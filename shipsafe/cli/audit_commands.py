@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +17,7 @@ from shipsafe.cli.common import (
     StateOpt,
     exits,
 )
-from shipsafe.errors import AuditError
+from shipsafe.errors import AuditError, UsageError
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 
@@ -53,6 +54,13 @@ def verify(
     try:
         log = open_audit(settings, store)
         path = getattr(log, "location", log.path)
+        if store is None and not Path(path).exists():
+            # nothing here at all (a wrong directory, a typo in --state): a usage error, not
+            # a broken chain. A store whose log is missing is exit 5 (the log went away)
+            raise UsageError(
+                f"no audit log at {path} and no shipsafe state beside it "
+                "(use --state PATH or --audit-log PATH)"
+            )
         result = log.verify()
         witnessed = _witness_problems(store)
     finally:
