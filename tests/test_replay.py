@@ -281,3 +281,29 @@ def test_cli_replay_of_a_missing_capture_is_exit_2(tmp_path: Path):
     )
     assert result.exit_code == 2
     assert "cannot read capture" in result.output
+
+
+def test_cli_replay_that_cannot_write_its_save_file_is_exit_2_not_a_traceback(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from shipsafe.cli.app import app
+
+    capture().save(tmp_path / "c.json")
+    result = CliRunner().invoke(
+        app,
+        [
+            "replay",
+            str(_plan_file(tmp_path)),
+            "--from",
+            "2026-11-30T14:00:00Z",
+            "--to",
+            "2026-11-30T15:00:00Z",
+            "--capture",
+            str(tmp_path / "c.json"),
+            "--save",
+            str(tmp_path / "no-such-dir" / "saved.json"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--save" in result.output and "cannot write the capture" in result.output
+    assert "internal error" not in result.output

@@ -48,7 +48,13 @@ def up(rate: float) -> int:
             f"fault:       curl -s -XPOST {rig.canary.url}/admin/faults "
             """-d '{"errorShare": 0.3, "latencyMs": 0}'"""
         )
-        print(f"weights:     echo 'get weight demo/canary' | socat - {rig.haproxy.socket}  (socat)")
+        # no socat or netcat on a fresh machine: python's own socket module asks HAProxy
+        ask = (
+            "import socket; s = socket.socket(socket.AF_UNIX); "
+            f"s.connect('{rig.haproxy.socket}'); s.sendall(b'get weight demo/canary\\n'); "
+            "print(s.recv(200).decode().strip())"
+        )
+        print(f'weights:     python3 -c "{ask}"   (or: shipsafe status ID)')
         print("Ctrl-C stops everything.", flush=True)
         try:
             while not stop.wait(5):

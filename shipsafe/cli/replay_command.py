@@ -84,7 +84,10 @@ def replay(
         raise UsageError(f"--resolution {resolution!r}: {exc}") from None
     recorded = replaying.Capture.load(Path(capture)) if capture else _fetch(loaded, t1, t2, step)
     if save:
-        recorded.save(Path(save))
+        try:
+            recorded.save(Path(save))
+        except OSError as exc:
+            raise UsageError(f"--save {save}: cannot write the capture: {exc.strerror}") from None
     result = replaying.run(loaded, recorded, t1, t2)
     _render(result, output)
 

@@ -106,3 +106,30 @@ def test_bad_arguments_in_json_end_in_an_error_and_the_result_line(
     assert error["kind"] == "error" and error["error"] == "usage.invalid"
     assert final == {"kind": "result", "rollout_id": None, "phase": None, "exit_code": 2,
                      "message": error["message"], "error": "usage.invalid"}
+
+
+def test_the_readme_error_code_table_gives_each_code_its_real_exit_code() -> None:
+    """README.md's JSON errors table: every code it names exists, with the exit it states
+    (a code with one exit for several shares it)."""
+    import re
+    from pathlib import Path
+
+    from shipsafe import errors
+
+    def classes(cls: type) -> list[type]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in classes(sub))]
+
+    exits = {c.code: c.exit_code for c in classes(errors.ShipsafeError)}
+    exits["command.refused"] = errors.ExitCode.INVALID  # a result line, not an exception
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| code | exit | meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| (`[^|]+) \| ([0-9 /]+) \|", table, re.M)
+    assert len(rows) >= 10
+    for names, codes in rows:
+        named = re.findall(r"`([^`]+)`", names)
+        stated = [int(x) for x in codes.split("/")]
+        stated = stated * len(named) if len(stated) == 1 else stated
+        assert len(stated) == len(named), names
+        for name, code in zip(named, stated, strict=True):
+            assert name in exits, f"README names {name}, which no error has"
+            assert exits[name] == code, f"{name}: README says exit {code}, the code {exits[name]}"
