@@ -423,3 +423,12 @@ def test_alarm_breakers_are_judged_by_their_own_definitions() -> None:
         "breakers:\n  - analysis: alarms\nsteps:\n  - setWeight: 10\n"
     )
     assert "breakers.dependsOnCanary" not in _rules(alarms)
+
+
+def test_a_dry_run_builtin_breaker_does_not_satisfy_production() -> None:
+    builtin = BUILTIN.replace("CONDITION", "result < 0.05").replace(
+        "environment: staging", "environment: production"
+    )
+    dry = builtin.replace("    initialDelay: 1s\n", "    initialDelay: 1s\n    dryRun: true\n")
+    assert "requireBuiltinBreaker" not in _rules(builtin)
+    assert "requireBuiltinBreaker" in _rules(dry)
