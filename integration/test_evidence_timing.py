@@ -7,7 +7,8 @@ Times come from the events shipsafe prints (its own clock); weights are read fro
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,29 @@ def test_a_pause_after_a_slow_weight_change_lasts_its_full_duration_from_the_rea
     )
     running = cli.deploy(plan)
     running.wait_for_type("step_started", timeout=30, step=2, kind="pause")
-    # HAProxy's runtime API refuses connections for 8 s: setWeight 20 (due once the breaker
-    # has evidence at 10%, about 4 s from now) is blocked until it answers again
-    rig.gate.refuse_for(8.0)
+    # HAProxy's runtime API refuses connections for 8 s from the pause on: setWeight 20 (due
+    # once the breaker has evidence at 10%, a few seconds from now) cannot be read before,
+    # nor sent, nor read back until it answers again
+    rig.gate.refuse()
+    try:
+        time.sleep(8.0)
+    finally:
+        reopened = datetime.now(UTC)
+        rig.gate.accept()
     finished = running.wait(timeout=90)
 
     assert finished.code == 0, finished.transcript()
     assert rig.haproxy.weights() == PROMOTED
     sent_20, read_20 = intent(finished, 20), verified(finished, 20)
-    assert (at(read_20) - at(sent_20)).total_seconds() >= 1.0, "the refusal was not met"
+    assert at(read_20) >= reopened and at(read_20) >= at(sent_20)
+    # ...and the refusal was met: the router (read before every change) failed while it refused
+    refused = [
+        e for e in finished.of_type("provider_error")
+        if at(e) < reopened and (e.get("data") or {}).get("provider") == "router"
+    ]
+    assert refused, "the refusal was not met: " + " ".join(
+        sorted({e["type"] for e in finished.events})
+    )
     (pause,) = [e for e in finished.of_type("step_started") if e["data"]["step"] == 4]
     until = datetime.fromisoformat(pause["data"]["until"])
     assert until >= at(pause), "step_started.until is in the past"
