@@ -324,3 +324,13 @@ def test_resume_watches_a_detached_rollout_and_its_breakers_until_a_human_acts(
     result = run("resume", rollout_id, "-o", "json")
     assert result.exit_code == 3, result.output  # the watcher's breaker rolled it back
     assert fakes.router_instance.weights == {"stable": 100, "canary": 0}
+
+
+def test_list_limit_below_one_is_a_usage_error_not_an_empty_list(
+    env: Path, fakes: FakeProviders
+) -> None:
+    run("deploy", write_plan(env, FAST))
+    refused = run("list", "--limit", "0")
+    assert refused.exit_code == 2
+    assert "no rollouts yet" not in refused.output
+    assert run("list", "--limit", "1").exit_code == 0

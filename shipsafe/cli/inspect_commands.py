@@ -261,7 +261,7 @@ def _watch(s: Any, record: RolloutRecord, timeout: float | None) -> int:
 def list_rollouts(
     environment: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
     service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 20,
     state: StateOpt = None,
     output: OutputOpt = Output.human,
 ) -> None:
