@@ -27,9 +27,15 @@ def cli(tmp_path: Path) -> ShipsafeCLI:
 
 
 def judge_plan(rig: Rig, name: str) -> Path:
-    """The quick-start plan with one more check: the canary's median latency judged
-    against the stable server's by Kayenta's rules (critical: a High fails the judgement)."""
+    """The quick-start plan (its Prometheus checks) with one more check: the canary's median
+    latency judged against the stable server's by Kayenta's rules (critical: a High fails
+    the judgement)."""
     plan: dict[str, Any] = rig.plan()
+    # replay answers from recorded Prometheus data: the quick-start plan's built-in error
+    # rate reads HAProxy's live counters, which a recording does not hold, so this plan's
+    # breaker is the Prometheus latency one alone
+    del plan["analysis"]["error-rate"]
+    plan["breakers"] = [{"analysis": "latency-p95"}]
     plan["analysis"]["vs-stable"] = {
         "source": "prom",
         "interval": "4s",
