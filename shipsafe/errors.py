@@ -172,6 +172,15 @@ class StoreError(ShipsafeError):
     code = "store.failed"
 
 
+class StoreUnopenable(StoreError):
+    """The state store named by --state / SHIPSAFE_STATE cannot be opened or created (a
+    directory that cannot be made, a file that cannot be opened). Nothing was read or
+    changed yet, so it is a bad argument (exit 2), not an unverifiable state."""
+
+    exit_code = ExitCode.INVALID
+    code = "store.cannot_open"
+
+
 class NotAShipsafeStore(StoreError):
     exit_code = ExitCode.INVALID
     code = "store.not_shipsafe"

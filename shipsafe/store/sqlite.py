@@ -20,6 +20,7 @@ from shipsafe.errors import (
     NotAShipsafeStore,
     RolloutNotFound,
     StoreError,
+    StoreUnopenable,
     UsageError,
 )
 from shipsafe.records import (
@@ -125,13 +126,15 @@ class SQLiteStore:
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"{p}: cannot create the state directory: {exc}") from None
+                raise StoreUnopenable(
+                    f"{p}: cannot create the state directory: {exc}"
+                ) from None
         try:
             conn = sqlite3.connect(
                 str(p), timeout=10.0, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"{p}: cannot open the state store: {exc}") from None
+            raise StoreUnopenable(f"{p}: cannot open the state store: {exc}") from None
         store = cls(p, conn)
         try:
             store._prepare()

@@ -133,3 +133,17 @@ def test_the_readme_error_code_table_gives_each_code_its_real_exit_code() -> Non
         for name, code in zip(named, stated, strict=True):
             assert name in exits, f"README names {name}, which no error has"
             assert exits[name] == code, f"{name}: README says exit {code}, the code {exits[name]}"
+
+
+def test_a_state_path_that_cannot_be_created_is_exit_2_and_changes_nothing(
+    env: Path, fakes: FakeProviders
+) -> None:
+    blocker = env / "not-a-directory"
+    blocker.write_text("a file where the state directory would go\n")
+    plan = write_plan(env, FAST)
+    result = run("deploy", plan, "--state", str(blocker / "state.db"), "-o", "json")
+    assert result.exit_code == 2, result.output
+    final = ends_with_one_result(result.output)
+    assert final["error"] == "store.cannot_open"
+    assert fakes.router_instance.weights == {"stable": 100, "canary": 0}  # target untouched
+    assert not [c for c in fakes.router_instance.calls if c[0] == "set"]
