@@ -160,12 +160,28 @@ def check_replayable(plan: Plan) -> None:
         raise PlanError(
             f"replay runs weights, pauses, analysis, breakers and judges; this plan has {what}"
         )
-    builtin = sorted(name for name, t in plan.analysis.items() if t.builtin is not None)
-    if builtin:
-        raise PlanError(
-            f"replay answers queries from recorded data; {', '.join(builtin)} read the "
-            "router's live counters (builtin), which a capture does not hold"
-        )
+
+
+def without_builtin(plan: Plan) -> Plan:
+    """The plan without its built-in checks: they read the router's live counters, which a
+    capture does not hold, so a replay judges the rollout on its queries and judges alone."""
+    builtin = {name for name, t in plan.analysis.items() if t.builtin is not None}
+    if not builtin:
+        return plan
+    data = plan.canonical()
+    data["analysis"] = {k: v for k, v in data["analysis"].items() if k not in builtin}
+    data["breakers"] = [b for b in data.get("breakers", []) if b["analysis"] not in builtin]
+    steps = []
+    for step in data["steps"]:
+        spec = step.get("analysis") if isinstance(step, dict) else None
+        if isinstance(spec, dict) and "templates" in spec:
+            kept = [t for t in spec["templates"] if t not in builtin]
+            if not kept:
+                continue
+            step = {**step, "analysis": {**spec, "templates": kept}}
+        steps.append(step)
+    data["steps"] = steps
+    return Plan.model_validate(data)
 
 
 def queries(plan: Plan) -> dict[str, set[str]]:
@@ -250,6 +266,7 @@ def run(plan: Plan, capture: Capture, start: datetime, end: datetime) -> ReplayR
     from shipsafe.records import Actor, ActorKind
 
     check_replayable(plan)
+    plan = without_builtin(plan)
     clock = FakeClock(start)
     events: list[Event] = []
     with _store() as store:

@@ -409,11 +409,14 @@ def test_validate_refuses_a_constant_breaker_in_any_environment() -> None:
     assert "breakers.dependsOnCanary" in _rules(HEAD + CUSTOM.replace("QUERY", "vector(0)"))
 
 
-def test_replay_refuses_builtin_checks_a_capture_cannot_answer() -> None:
-    from shipsafe.replay import check_replayable
+def test_replay_leaves_out_builtin_checks_a_capture_cannot_answer() -> None:
+    from shipsafe.replay import without_builtin
 
-    with pytest.raises(PlanError, match="errors read the router's live counters"):
-        check_replayable(plan())
+    text = BUILTIN.replace("CONDITION", "result < 0.05") + "  - analysis: {templates: [errors]}\n"
+    replayed = without_builtin(load_plan_text(text, "builtin.yaml"))
+    assert "errors" not in replayed.analysis and not replayed.breakers
+    # the analysis step of only built-in checks is gone; the other steps are as they were
+    assert replayed.steps == plan().steps
 
 
 def test_alarm_breakers_are_judged_by_their_own_definitions() -> None:

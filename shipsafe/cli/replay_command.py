@@ -78,6 +78,7 @@ def replay(
         raise UsageError("--to must be after --from")
     loaded = load_plan(plan, Substitutions.from_options(set_))
     replaying.check_replayable(loaded)
+    loaded = replaying.without_builtin(loaded)  # a capture cannot hold the router's counters
     try:
         step = parse_duration(resolution) if resolution else replaying.resolution_for(loaded)
     except ValueError as exc:
