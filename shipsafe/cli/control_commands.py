@@ -64,6 +64,9 @@ def act(
     with session(settings, create_store=False) as s, rollback_on_signal():
         if kind not in (CommandKind.ABORT, CommandKind.ROLLBACK, CommandKind.PAUSE):
             s.require_trust()  # nothing moves forward, or is granted, on unverified trust
+            from shipsafe.cli.recheck import recheck
+
+            recheck(s, s.ctx.store.get_rollout(rollout_id))
         waiting = LeaseWait(s, rollout_id, kind.value)
         try:
             result = submit_command(

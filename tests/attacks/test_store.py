@@ -144,3 +144,31 @@ db.commit()
     refused = site.audit("deploy_refused")[-1]
     assert refused["reason"] == "frozen"
     assert refused["data"]["findings"][0]["rule"] == "freezeAfterRollback"
+
+
+def test_an_approval_step_removed_from_the_stored_plan_is_refused_at_resume(
+    site: Site,
+) -> None:
+    done = site.agent("deploy", site.plan(GATED), "--detach")
+    assert done.returncode == 4, done.stdout + done.stderr
+    rid = rollout_id(done)
+    # the agent drops the gate from the stored plan and recomputes its digest
+    code = f"""
+import json, sqlite3
+from shipsafe.records import sha256_hex
+db = sqlite3.connect('.shipsafe/state.db')
+(body,) = db.execute('SELECT body FROM rollouts WHERE id=?', ({rid!r},)).fetchone()
+record = json.loads(body)
+record['plan']['steps'] = [s for s in record['plan']['steps'] if 'approval' not in s]
+record['plan_digest'] = sha256_hex(record['plan'])
+record['step_count'] = len(record['plan']['steps'])
+db.execute('UPDATE rollouts SET body=? WHERE id=?', (json.dumps(record), {rid!r}))
+db.commit()
+"""
+    assert site.agent_python(code).returncode == 0
+    resumed = site.agent("resume", rid, "--detach")
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert "requireApproval" in resumed.stdout
+    assert site.untouched()
+    (refused,) = site.audit("command_refused")
+    assert refused["rollout_id"] == rid and "no longer passes the policy" in refused["message"]
