@@ -48,6 +48,11 @@ def test_an_own_trust_file_with_an_own_human_key_approves_nothing(site: Site) ->
     approved = site.agent("approve", rid, "--key", str(mallory), env={"SHIPSAFE_TRUST": str(own)})
     assert approved.returncode == 2, approved.stdout + approved.stderr
     assert site.untouched()
+    (narrowed,) = site.audit("command_refused")  # its trust file leaves no key to approve with
+    assert "requireApproval.signed" in narrowed["message"]
+    approved = site.agent("approve", rid, "--key", str(mallory))
+    assert approved.returncode == 2, approved.stdout + approved.stderr
+    assert site.untouched()
     (why,) = site.audit("approval_refused")
     assert "not in the trust root" in why["data"]["reason"]
     assert site.audit("approval_accepted") == []

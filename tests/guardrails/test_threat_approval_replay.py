@@ -53,8 +53,10 @@ def test_an_approval_for_a_plan_edited_after_signing_is_refused(world: World) ->
     result = world.run("approve", rid, "--signed", str(signed), actor="alice")
     assert result.exit_code == 2
     assert world.untouched()
-    reason = world.audit("approval_refused", rid)[0]["data"]["reason"]
-    assert "the plan changed" in reason
+    # refused before the approval is even looked at: the deploy's signature covers the plan
+    (refused,) = world.audit("command_refused", rid)
+    assert "signature no longer covers" in refused["message"]
+    assert world.audit("approval_accepted", rid) == []
 
 
 def test_an_edited_plan_without_a_fixed_digest_is_refused_too(world: World) -> None:
@@ -67,7 +69,7 @@ def test_an_edited_plan_without_a_fixed_digest_is_refused_too(world: World) -> N
     store.close()
     assert world.run("approve", rid, "--signed", str(signed), actor="alice").exit_code == 2
     assert world.untouched()
-    assert "record was edited" in world.audit("approval_refused", rid)[0]["data"]["reason"]
+    assert "record was edited" in world.audit("command_refused", rid)[0]["message"]
 
 
 def test_an_approval_of_one_gate_does_not_open_another(world: World) -> None:
