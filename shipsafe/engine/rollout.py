@@ -323,8 +323,8 @@ class RolloutEngine:
                 f"no evidence at {self.runtime.canary_weight}% for "
                 f"{evidence.missing(self.runtime.evidence)}: refusing to set {weight}%"
             )
-        self.fence(weight)
         self.emit(EventType.WEIGHT_INTENT, data={"weight": weight})
+        self.fence(weight)  # read the router first: another writer stops us here, unwritten
         op = self._operation("set_weight", {"weight": weight})
         try:
             self.router.set_weight(weight)
