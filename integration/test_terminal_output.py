@@ -41,7 +41,9 @@ class Terminal:
         self.tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "60", command)
 
     def screen(self) -> list[str]:
-        return [line.rstrip() for line in self.tmux("capture-pane", "-p", "-t", "t").splitlines()]
+        # -J joins the lines tmux wrapped at the window width back into the lines printed
+        captured = self.tmux("capture-pane", "-p", "-J", "-t", "t")
+        return [line.rstrip() for line in captured.splitlines()]
 
     def until_exit(self, timeout: float) -> tuple[int, list[str], list[list[str]]]:
         """Capture the pane until the command ends; every capture on the way is kept."""
@@ -115,6 +117,7 @@ def test_a_rollback_leaves_the_cause_once_and_no_live_line_behind(
     lines = timeline(screen)
     # the cause (a breaker's trip or a step's failed analysis) is said where it happened,
     # not again when the rollout ends
+    assert "rolled_back - " in lines[-1], "\n".join(lines)
     cause = lines[-1].split("rolled_back - ", 1)[1]
     assert 1 <= sum(cause in line for line in lines[:-1]) <= 2, "\n".join(lines)
     assert [line for line in lines if " ■ " in line][-1].endswith("■ rolled back")
