@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from shipsafe.audit.anchor import Anchor
 from shipsafe.audit.chain import GENESIS, chain
-from shipsafe.audit.file import FileAuditLog, event_record
+from shipsafe.audit.event_record import event_record
+from shipsafe.audit.file import FileAuditLog
 from shipsafe.cli.app import app
 from shipsafe.engine.control import start_deploy
 from shipsafe.engine.driver import drive

@@ -37,7 +37,8 @@ from integration.bench.common import machine, percentile
 from shipsafe.conditions import evaluate
 from shipsafe.durations import parse_duration
 from shipsafe.providers.metrics.base import MetricQuery
-from shipsafe.providers.metrics.router_counters import Counters, RouterCounters
+from shipsafe.providers.metrics.counters import Counters
+from shipsafe.providers.metrics.router_counters import RouterCounters
 
 PLAN = Path(__file__).resolve().parents[2] / "plans" / "local-canary.yaml"
 RATE = 100.0

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shipsafe.audit.event_record import event_record
 from shipsafe.records import Event
 
 CHAIN_ONLY = "chain only: audit records are not signed"
@@ -101,8 +102,6 @@ def event_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
 
 def unmatched(records: Iterable[dict[str, Any]], events: Sequence[Event]) -> list[int]:
     """Sequence numbers of the records that are not among the store's events."""
-    from shipsafe.audit.file import event_record
-
     known = {event_key(event_record(e)) for e in events}
     return [int(r.get("seq", 0)) for r in records if event_key(r) not in known]
 
@@ -110,7 +109,5 @@ def unmatched(records: Iterable[dict[str, Any]], events: Sequence[Event]) -> lis
 def missing_events(logged: Iterable[dict[str, Any]], events: Sequence[Event]) -> list[Event]:
     """The store's events (in order) that the log lacks: written to the store, then the
     process died (or the audit log failed) before the log had them."""
-    from shipsafe.audit.file import event_record
-
     have = {event_key(r) for r in logged}
     return [e for e in events if event_key(event_record(e)) not in have]

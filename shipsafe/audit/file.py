@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 from shipsafe.audit.anchor import Anchor
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
+from shipsafe.audit.event_record import event_record
 from shipsafe.audit.witness import FileWitness
 from shipsafe.errors import AuditError, ConflictError, ShipsafeError
 from shipsafe.records import Event, canonical_json
-from shipsafe.redact import redact
 from shipsafe.store.base import StateStore
 
 
@@ -29,12 +29,6 @@ class AuditMirror(Protocol):
         ...
 
     def put(self, record: dict[str, Any]) -> None: ...
-
-
-def event_record(event: Event) -> dict[str, Any]:
-    body = event.model_dump(mode="json", exclude_none=True)
-    body.pop("seq", None)  # the rollout's event number; the audit chain has its own
-    return dict(redact(body))
 
 
 class FileAuditLog:

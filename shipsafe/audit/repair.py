@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shipsafe.audit.anchor import Anchor, missing_events, unmatched
+from shipsafe.audit.anchor import Anchor, event_key, missing_events, unmatched
 from shipsafe.audit.chain import Verification, verify_records
+from shipsafe.audit.event_record import event_record
 from shipsafe.errors import AuditError, UsageError
 from shipsafe.records import Event
 from shipsafe.store.base import StateStore
@@ -106,9 +107,6 @@ def plan_repair(
 
 
 def _key(event: Event) -> tuple[str, str, str, str]:
-    from shipsafe.audit.anchor import event_key
-    from shipsafe.audit.file import event_record
-
     return event_key(event_record(event))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from shipsafe.errors import ConfigurationError, ProviderError
 from shipsafe.providers import aws_common
-from shipsafe.providers.metrics.router_counters import Counters
+from shipsafe.providers.metrics.counters import Counters
 
 PERIOD = 60  # seconds: the resolution of both services' standard metrics
 

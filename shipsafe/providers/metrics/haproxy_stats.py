@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
-from shipsafe.providers.metrics.router_counters import Counters
+from shipsafe.providers.metrics.counters import Counters
 
 # One runtime API command -> its raw answer. Raises ProviderError.
 Transport = Callable[[str], str]

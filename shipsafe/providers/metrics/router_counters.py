@@ -25,11 +25,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from shipsafe.errors import ConfigurationError, ProviderError, TransientProviderError
 from shipsafe.providers.metrics.base import MetricQuery, QueryResult
+from shipsafe.providers.metrics.counters import CounterReader, Counters
 from shipsafe.providers.metrics.error_bound import error_rate_low
 
 CHECKS = ("errorRate", "latency")
@@ -37,28 +37,6 @@ CHECKS = ("errorRate", "latency")
 HAPROXY_READ_SECONDS = 0.25
 # history kept beyond the longest window asked for
 _SLACK_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Counters:
-    """One target's counts (cumulative, or summed over a window) and its mean latency in s."""
-
-    requests: float
-    errors: float
-    latency: float | None = None
-
-
-class CounterReader(Protocol):
-    """Reads both targets' counters from the router (or its metrics service)."""
-
-    # True: counters grow from the router's start and readings are their deltas;
-    # False: read() already sums over the window it is given
-    cumulative: bool
-    servers: tuple[str, str]  # (stable, canary) as the plan's {{stable}} / {{canary}} name them
-
-    def read(self, window_seconds: float) -> dict[str, Counters]:
-        """Counters of both servers. Raises ProviderError (or ConfigurationError)."""
-        ...
 
 
 def side(counters: Counters) -> dict[str, float]:
