@@ -15,6 +15,8 @@ like Prometheus does without a server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from shipsafe.errors import ProviderError
@@ -61,14 +63,14 @@ class PrometheusMetrics:
             self._client = client
         return self._client
 
-    def query(self, query: MetricQuery) -> QueryResult:
+    @contextmanager
+    def _answers(self) -> Iterator[None]:
+        """The client library's errors, for instant and range queries alike, as ProviderError."""
         from prometheus_api_client.exceptions import PrometheusApiClientException
         from requests.exceptions import RequestException
 
-        client = self._connect()
-        sent = f"{self.config.url.rstrip('/')}/api/v1/query?query={query.text}"
         try:
-            result = client.custom_query(query.text)
+            yield
         except PrometheusApiClientException as exc:
             raise ProviderError(f"prometheus {self.name}: {_short(exc)}") from exc
         except ValueError as exc:  # requests' JSONDecodeError: an HTML page, a proxy's answer
@@ -86,43 +88,30 @@ class PrometheusMetrics:
                 f"prometheus {self.name}: malformed answer, no data.result "
                 f"({type(exc).__name__}: {_short(exc)})"
             ) from exc
+
+    def query(self, query: MetricQuery) -> QueryResult:
+        client = self._connect()
+        sent = f"{self.config.url.rstrip('/')}/api/v1/query?query={query.text}"
+        with self._answers():
+            result = client.custom_query(query.text)
         return QueryResult(value=_scalar(result, query.text), sent=sent)
 
     def query_range(self, text: str, start: float, end: float, step: float) -> RangeResult:
         """One series over [start, end] every `step` seconds (judge checks)."""
         from datetime import UTC, datetime
 
-        from prometheus_api_client.exceptions import PrometheusApiClientException
-        from requests.exceptions import RequestException
-
         client = self._connect()
         sent = (
             f"{self.config.url.rstrip('/')}/api/v1/query_range?query={text}"
             f"&start={start:.0f}&end={end:.0f}&step={step:g}"
         )
-        try:
+        with self._answers():
             result = client.custom_query_range(
                 text,
                 start_time=datetime.fromtimestamp(start, UTC),
                 end_time=datetime.fromtimestamp(end, UTC),
                 step=f"{step:g}",
             )
-        except PrometheusApiClientException as exc:
-            raise ProviderError(f"prometheus {self.name}: {_short(exc)}") from exc
-        except ValueError as exc:  # requests' JSONDecodeError: an HTML page, a proxy's answer
-            raise ProviderError(
-                f"prometheus {self.name}: the answer is not JSON ({_short(exc)})"
-            ) from exc
-        except RequestException as exc:
-            raise ProviderError(
-                f"prometheus {self.name} at {self.config.url} unreachable: {_short(exc)}"
-            ) from exc
-        except (TypeError, KeyError, IndexError, AttributeError) as exc:
-            # as for instant queries: "data" null, a list, or missing
-            raise ProviderError(
-                f"prometheus {self.name}: malformed answer, no data.result "
-                f"({type(exc).__name__}: {_short(exc)})"
-            ) from exc
         return RangeResult(points=_series(result, text), sent=sent)
 
     def check(self) -> None:
