@@ -59,10 +59,17 @@ def preflight(engine: RolloutEngine) -> None:
     values = _queries(engine)
     engine.emit(
         EventType.PREFLIGHT_PASSED,
-        message=f"router and metric sources answer; {len(values)} analysis queries return "
-        "data against the stable target",
+        message=f"router and metric sources answer; {_count(len(values), 'analysis query')} "
+        f"{'returns' if len(values) == 1 else 'return'} data against the stable target",
         data={"queries": values},
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 analysis query', '3 analysis queries'."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def _queries(engine: RolloutEngine) -> dict[str, float]:
