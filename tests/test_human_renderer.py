@@ -45,6 +45,25 @@ def test_a_cause_repeated_by_several_events_is_printed_once() -> None:
     assert "traffic restored" in lines[-1]
 
 
+def test_a_failed_breaker_run_is_said_once_by_the_trip_line() -> None:
+    cause = "failed (2) > failureLimit (1); last: 0.28"
+    lines = render(
+        ev(EventType.ANALYSIS_COMPLETED, f"analysis breakers failed: {cause}",
+           run="breakers", phase="failed"),
+        ev(EventType.BREAKER_TRIPPED, f"breaker error-rate tripped: {cause}"),
+    )
+    assert sum(cause in line for line in lines) == 1
+    assert "breaker error-rate tripped" in lines[0]
+
+
+def test_a_failed_step_analysis_still_gets_its_line() -> None:
+    (line,) = render(
+        ev(EventType.ANALYSIS_COMPLETED, "analysis step-2 failed: 0 of 3 successful",
+           run="step-2", phase="failed"),
+    )
+    assert "analysis step-2 failed" in line
+
+
 def test_a_check_that_starts_failing_says_so_and_which_run_took_it() -> None:
     (line,) = render(
         ev(EventType.MEASUREMENT, "", run="breakers", metric="error-rate", value=0.2,

@@ -46,6 +46,14 @@ _STYLE: dict[EventType, tuple[str, str]] = {
 _QUIET = {EventType.WEIGHT_INTENT, EventType.LOCK_ACQUIRED, EventType.LOCK_RELEASED}
 
 
+def _breakers_failed(event: Event) -> bool:
+    return (
+        event.type == EventType.ANALYSIS_COMPLETED
+        and event.data.get("run") == "breakers"
+        and event.data.get("phase") in ("failed", "error")
+    )
+
+
 class SteadyConsole(Console):
     """rich's Console exits the process (SystemExit 1) when its reader goes away; a rollout
     being rendered must go on, so stop printing instead."""
@@ -108,6 +116,8 @@ class HumanRenderer:
                 failing = event.data.get("phase") != "successful"
                 self._line(event, "yellow" if failing else "green", "·", changed)
             return
+        if _breakers_failed(event) and not self.verbose:
+            return  # the breaker_tripped line right after it names the check and its cause
         style, icon = _STYLE.get(event.type, ("", "·"))
         text = event.message or event.type.value
         if text == self._last_text and not self.verbose:
