@@ -58,3 +58,24 @@ def test_the_plan_shown_in_the_readme_validates(
     (tmp_path / "plan.yaml").write_text(plan)
     result = CliRunner().invoke(app, ["validate", "plan.yaml"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "placeholder"),
+    [
+        ("aws-alb-canary", "target.awsAlb.listenerArn", "${ALB_LISTENER_ARN}"),
+        ("aws-lambda-canary", "target.awsLambda.stable", "${STABLE_VERSION}"),
+    ],
+)
+def test_an_unfilled_placeholder_in_an_aws_example_says_fill_it_in(
+    name: str, field: str, placeholder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("SHIPSAFE_POLICY", "SHIPSAFE_TRUST", "CI", "SHIPSAFE_PARENT_ROLLOUT"):
+        monkeypatch.delenv(var, raising=False)
+    result = CliRunner().invoke(
+        app, ["validate", str(PLANS / f"{name}.yaml"), "--set", "release.version=2"]
+    )
+    assert result.exit_code == 2, result.output
+    line = next(x for x in result.output.splitlines() if field in x)
+    assert f"'{placeholder}' is a placeholder: fill it in" in line
+    assert "should match pattern" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -41,6 +42,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> PathKey:
     return tuple(out)
 
 
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
 def _message(
     error: Any, data: Any, path: PathKey, model: type[BaseModel] = Plan
 ) -> str:
@@ -60,6 +64,12 @@ def _message(
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{error.get('input')!r} is not one of: {expected}"
+    found = error.get("input")
+    if isinstance(found, str) and _PLACEHOLDER.search(found):
+        return (
+            f"{found!r} is a placeholder: fill it in with the real value (only "
+            f"release.version, release.artifact and labels take ${{VAR}} or --set)"
+        )
     msg = str(error["msg"])
     return msg.removeprefix("Value error, ")
 
