@@ -24,6 +24,13 @@ def _require_binaries() -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shipsafe run without --state would use the user's XDG state directory: never the
+    real home's from a test."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 @pytest.fixture(scope="session")
 def rig_session() -> Iterator[Rig]:
     _require_binaries()

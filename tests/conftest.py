@@ -76,6 +76,15 @@ class Recorder:
         return [e for e in self.events if e.type.value == type_]
 
 
+@pytest.fixture(autouse=True)
+def private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default store and audit log live in the user's XDG state directory: every test
+    gets its own, so none ever writes into the real home."""
+    home = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

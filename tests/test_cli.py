@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from shipsafe.cli.app import app
 from shipsafe.clock import FakeClock
+from shipsafe.store import default_state_dir
 from tests.conftest import PLAN_HEAD
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
 from tests.support.trust_root import permissive_trust_root
@@ -79,8 +80,8 @@ def test_deploy_promotes_and_exits_0(env: Path, fakes: FakeProviders) -> None:
     assert result.exit_code == 0, result.output
     assert "promoted" in result.output
     assert fakes.router_instance.weights == {"stable": 0, "canary": 100}
-    assert (env / ".shipsafe" / "state.db").exists()
-    assert (env / ".shipsafe" / "audit.jsonl").exists()
+    assert (default_state_dir() / "state.db").exists()
+    assert (default_state_dir() / "audit.jsonl").exists()
 
 
 def test_deploy_that_trips_a_breaker_exits_3_and_says_what_tripped(
@@ -187,7 +188,7 @@ def test_an_unreachable_router_at_preflight_changes_nothing_and_exits_2(
 def test_audit_verify_passes_then_catches_an_edit(env: Path, fakes: FakeProviders) -> None:
     run("deploy", write_plan(env, FAST))
     assert run("audit", "verify").exit_code == 0
-    log = env / ".shipsafe" / "audit.jsonl"
+    log = default_state_dir() / "audit.jsonl"
     log.write_text(log.read_text().replace("ci-bot", "someone-else", 1))
     result = run("audit", "verify")
     assert result.exit_code == 5
@@ -207,7 +208,7 @@ def test_audit_verify_of_a_store_whose_log_went_away_is_still_exit_5(
     env: Path, fakes: FakeProviders
 ) -> None:
     run("deploy", write_plan(env, FAST))
-    (env / ".shipsafe" / "audit.jsonl").unlink()
+    (default_state_dir() / "audit.jsonl").unlink()
     assert run("audit", "verify").exit_code == 5
 
 

@@ -37,9 +37,11 @@ def store_init(state: StateOpt = None, output: OutputOpt = Output.human) -> None
     elif "://" in url:
         raise UsageError(f"{url}: a state store is a file path or dynamodb://TABLE")
     else:
+        from shipsafe.store import ensure_private_dir
         from shipsafe.store.sqlite import SQLiteStore
 
         existed = Path(url).exists()
+        ensure_private_dir(url)
         SQLiteStore.open(Path(url), create=True).close()
         message = f"SQLite state store {url} {'exists already' if existed else 'created'}"
     if output == Output.json:

@@ -29,7 +29,9 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         envvar="SHIPSAFE_STATE",
-        help="State store: a SQLite path (default .shipsafe/state.db) or dynamodb://TABLE.",
+        help="State store: a SQLite path (default: one per user, "
+        "$XDG_STATE_HOME/shipsafe/state.db, else ~/.local/state/shipsafe/state.db) or "
+        "dynamodb://TABLE (a team's shared store).",
         show_default=False,
     ),
 ]
@@ -116,7 +118,8 @@ def open_audit(
 ) -> Any:
     """The audit log: the file given (--audit-log), or - with a team store (dynamodb://) -
     the chain inside that store, so no record stays in one machine's working directory;
-    else audit.jsonl beside the SQLite state file."""
+    else audit.jsonl beside the SQLite state file (by default in the user's XDG state
+    directory, never the working directory)."""
     from shipsafe.audit.file import FileAuditLog
 
     if settings.audit_log is None and store is not None and "://" in store.url:
@@ -129,11 +132,11 @@ def open_audit(
 def audit_path(settings: Settings) -> Path:
     if settings.audit_log:
         return Path(settings.audit_log)
-    from shipsafe.store import state_url
+    from shipsafe.store import default_state_dir, state_url
 
     url = state_url(settings.state)
     if "://" in url:
-        return Path(".shipsafe/audit.jsonl")
+        return default_state_dir() / "audit.jsonl"
     return Path(url).parent / "audit.jsonl"
 
 

@@ -160,6 +160,11 @@ class Site:
     trust: Path
 
     @property
+    def state_dir(self) -> Path:
+        """The default store's directory: the agent's XDG state directory (HOME is `work`)."""
+        return self.work / ".local" / "state" / "shipsafe"
+
+    @property
     def weight_file(self) -> Path:
         return self.work / "weight"
 
@@ -244,7 +249,7 @@ class Site:
         return target
 
     def audit(self, type_: str | None = None, log: Path | None = None) -> list[dict[str, Any]]:
-        path = log or self.work / ".shipsafe" / "audit.jsonl"
+        path = log or self.state_dir / "audit.jsonl"
         if not path.exists():
             return []
         records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]

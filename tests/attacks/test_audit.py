@@ -44,7 +44,7 @@ def test_a_re_chained_log_with_a_new_head_fails_verify(site: Site) -> None:
 import json, sqlite3
 from pathlib import Path
 from shipsafe.audit.chain import GENESIS, chain
-path = Path('.shipsafe/audit.jsonl')
+path = Path('.local/state/shipsafe/audit.jsonl')
 kept = [json.loads(l) for l in path.read_text().splitlines()
         if json.loads(l)['rollout_id'] != {dropped!r}]
 seq, prev, out = 0, GENESIS, []
@@ -55,7 +55,7 @@ for rec in kept:
     out.append(json.dumps(rec, sort_keys=True, separators=(',', ':')))
 path.write_text('\\n'.join(out) + '\\n')
 from shipsafe.audit.anchor import Anchor
-db = sqlite3.connect('.shipsafe/state.db')
+db = sqlite3.connect('.local/state/shipsafe/state.db')
 for (key,) in db.execute("SELECT key FROM meta WHERE key LIKE 'audit_head%'").fetchall():
     db.execute('UPDATE meta SET value=? WHERE key=?', (Anchor(seq, prev, len(out)).dump(), key))
 db.commit()

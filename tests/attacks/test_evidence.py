@@ -27,7 +27,7 @@ def test_a_replaced_data_snapshot_with_its_new_checksum_stops_the_migration(site
     # the agent swaps the snapshot for its own file and records the new checksum
     code = f"""
 import hashlib, json, os, sqlite3
-db = sqlite3.connect('.shipsafe/state.db')
+db = sqlite3.connect('.local/state/shipsafe/state.db')
 (body,) = db.execute('SELECT body FROM snapshots WHERE rollout_id=?', ({rid!r},)).fetchone()
 snap = json.loads(body)
 copy = snap['data'][0]['copy']

@@ -17,7 +17,7 @@ PERMISSIVE = 'apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n'
 def _sql(site: Site, statement: str, *params: str) -> subprocess.CompletedProcess[str]:
     """The agent edits its store with Python's sqlite3, as any process of its could."""
     code = (
-        "import sqlite3, sys, json; db = sqlite3.connect('.shipsafe/state.db'); "
+        "import sqlite3, sys, json; db = sqlite3.connect('.local/state/shipsafe/state.db'); "
         f"db.execute({statement!r}, json.loads({json.dumps(json.dumps(params))})); db.commit()"
     )
     done = site.agent_python(code)
@@ -60,7 +60,7 @@ def test_keys_added_to_the_pinned_policy_refuse_every_deploy(site: Site) -> None
     assert pinned.returncode == 0, pinned.stdout + pinned.stderr
     public = (site.keys / "mallory.pub").read_text().strip()
     code = (
-        "import sqlite3, json; db = sqlite3.connect('.shipsafe/state.db'); "
+        "import sqlite3, json; db = sqlite3.connect('.local/state/shipsafe/state.db'); "
         "(raw,) = db.execute(\"SELECT value FROM meta WHERE key='pinned_policy'\").fetchone(); "
         "entry = json.loads(raw); entry['document']['actors'] += ["
         f"{{'identity': 'mallory', 'kind': 'human', 'groups': [], 'publicKey': {public!r}}}, "
@@ -128,7 +128,7 @@ def test_a_rolled_back_rollout_edited_to_aborted_still_freezes_production(site: 
     # the agent lifts the freeze in its store: the rollback becomes an abort
     code = f"""
 import json, sqlite3
-db = sqlite3.connect('.shipsafe/state.db')
+db = sqlite3.connect('.local/state/shipsafe/state.db')
 (body,) = db.execute('SELECT body FROM rollouts WHERE id=?', ({rid!r},)).fetchone()
 record = json.loads(body)
 record['phase'] = 'aborted'
@@ -156,7 +156,7 @@ def test_an_approval_step_removed_from_the_stored_plan_is_refused_at_resume(
     code = f"""
 import json, sqlite3
 from shipsafe.records import sha256_hex
-db = sqlite3.connect('.shipsafe/state.db')
+db = sqlite3.connect('.local/state/shipsafe/state.db')
 (body,) = db.execute('SELECT body FROM rollouts WHERE id=?', ({rid!r},)).fetchone()
 record = json.loads(body)
 record['plan']['steps'] = [s for s in record['plan']['steps'] if 'approval' not in s]

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from shipsafe.approvals import generate_keys
 from shipsafe.cli.app import app
 from shipsafe.clock import FakeClock
+from shipsafe.store import default_state_dir
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
 from tests.support.trust_root import write_trust_root
 
@@ -161,7 +162,7 @@ class World:
     def audit(
         self, type_: str | None = None, rollout_id: str | None = None
     ) -> list[dict[str, Any]]:
-        path = self.root / ".shipsafe" / "audit.jsonl"
+        path = default_state_dir() / "audit.jsonl"
         if not path.exists():
             return []
         records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

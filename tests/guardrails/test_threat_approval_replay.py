@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from shipsafe.records import sha256_hex
+from shipsafe.store import default_state_dir
 from shipsafe.store.sqlite import SQLiteStore
 from tests.guardrails.conftest import World, rollout_id_of
 
@@ -44,7 +45,7 @@ def test_an_approval_for_a_plan_edited_after_signing_is_refused(world: World) ->
     rid = rollout_id_of(world.deploy(world.plan(GATED), "--detach"))
     signed = _sign(world, rid)
     # the deployer edits the stored plan (straight to 100%) and fixes up its digest
-    store = SQLiteStore.open(world.root / ".shipsafe" / "state.db")
+    store = SQLiteStore.open(default_state_dir() / "state.db")
     record = store.get_rollout(rid)
     record.plan["steps"] = [{"approval": {"count": 1}}, {"setWeight": {"weight": 100}}]
     record.plan_digest = sha256_hex(record.plan)
@@ -62,7 +63,7 @@ def test_an_approval_for_a_plan_edited_after_signing_is_refused(world: World) ->
 def test_an_edited_plan_without_a_fixed_digest_is_refused_too(world: World) -> None:
     rid = rollout_id_of(world.deploy(world.plan(GATED), "--detach"))
     signed = _sign(world, rid)
-    store = SQLiteStore.open(world.root / ".shipsafe" / "state.db")
+    store = SQLiteStore.open(default_state_dir() / "state.db")
     record = store.get_rollout(rid)
     record.plan["steps"] = [{"approval": {"count": 1}}, {"setWeight": {"weight": 100}}]
     store.save_rollout(record)  # digest left as it was

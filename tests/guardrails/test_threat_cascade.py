@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+from shipsafe.store import default_state_dir
 from shipsafe.store.sqlite import SQLiteStore
 from tests.guardrails.conftest import World, result_line, rollout_id_of
 
@@ -30,7 +31,7 @@ def _started(world: World, service: str, parent: str | None = None) -> str:
 
 
 def _parent_of(world: World, rid: str) -> str | None:
-    store = SQLiteStore.open(world.root / ".shipsafe" / "state.db")
+    store = SQLiteStore.open(default_state_dir() / "state.db")
     try:
         return store.get_rollout(rid).parent_id
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from shipsafe.store import default_state_dir
 from tests.guardrails.conftest import PEOPLE, POLICY, World
 from tests.support.trust_root import write_trust_root
 
@@ -34,7 +35,7 @@ def _pin(world: World, actor: str = "alice", *args: str) -> object:
 
 
 def _edit_pin(world: World, change: object) -> None:
-    db = sqlite3.connect(world.root / ".shipsafe" / "state.db")
+    db = sqlite3.connect(default_state_dir() / "state.db")
     (raw,) = db.execute("SELECT value FROM meta WHERE key = 'pinned_policy'").fetchone()
     entry = json.loads(raw)
     change(entry)  # type: ignore[operator]

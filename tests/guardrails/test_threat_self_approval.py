@@ -4,6 +4,7 @@ required, and counting one person twice."""
 
 from __future__ import annotations
 
+from shipsafe.store import default_state_dir
 from tests.guardrails.conftest import World, result_line, rollout_id_of
 
 GATED = """\
@@ -93,4 +94,4 @@ def test_a_trusted_human_other_than_the_deployer_approves_and_it_is_audited(
     assert accepted[0]["data"]["key_id"].startswith("ed25519:")
     # the private key never reaches the audit log
     private = (world.root / "keys" / "bob.key").read_text().splitlines()[1]
-    assert private not in (world.root / ".shipsafe" / "audit.jsonl").read_text()
+    assert private not in (default_state_dir() / "audit.jsonl").read_text()
