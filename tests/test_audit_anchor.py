@@ -101,15 +101,15 @@ def test_a_log_shorter_than_its_anchor_does_not_verify(audited: FileAuditLog) ->
     assert not result.ok and "cut off the end" in result.problems[0]
 
 
-def test_a_log_ahead_of_its_anchor_verifies_by_chain_and_says_so(
+def test_a_log_ahead_of_its_anchor_by_an_unsigned_record_fails_verify_naming_repair(
     audited: FileAuditLog, store: SQLiteStore
 ) -> None:
     rollout_id = lines(audited)[0]["rollout_id"]
-    crash_after_the_write(audited, store, rollout_id)
+    crash_after_the_write(audited, store, rollout_id)  # a keyless writer, killed
     result = audited.verify()
-    assert result.ok, result.problems
-    assert result.notes and "1 record(s) past the anchor" in result.notes[0]
-    assert "chain only" in result.notes[0]
+    assert not result.ok
+    assert "1 of 1 record(s) past the anchor" in result.problems[0]
+    assert "shipsafe audit repair" in result.problems[0]
 
 
 def test_the_next_write_repairs_a_log_left_ahead_by_a_crash(

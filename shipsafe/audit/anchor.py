@@ -10,10 +10,13 @@ deleted does not verify.
     shorter than the anchor                      cut off (or replaced): broken
     the anchored record differs / is missing     replaced or rewritten: broken
     longer, and the extra records chain from     the log got ahead of its anchor (a process
-      the anchored record                        killed between the write and the anchor
-                                                 update): intact, said in a note. The extra
-                                                 records are checked by chain only: they
-                                                 carry no writer's signature (yet).
+      the anchored record and each is signed     killed between the write and the anchor
+      by a key the trust root lists              update): intact, said in a note
+    longer, and an extra record is unsigned      nothing vouches for it (a keyless writer
+      (or signed by a key the root does not      killed before it moved the anchor, or a
+      list)                                      record appended by something else): broken,
+                                                 until `shipsafe audit repair` re-chains the
+                                                 tail from the store's events
 
 `ahead` and `missing_events` serve the repair (shipsafe.audit.repair): records past the anchor
 are accepted only when each is an event the state store holds (the store is written first).
@@ -24,12 +27,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipsafe.audit.event_record import event_record
 from shipsafe.records import Event
 
-CHAIN_ONLY = "chain only: audit records are not signed"
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
+
+REPAIR_HINT = (
+    "shipsafe audit repair re-chains them from the state store's event records (and is "
+    "itself audited)"
+)
 
 
 @dataclass(frozen=True)
@@ -82,12 +91,35 @@ def check(
             f", found {str(seen)[:16]}): the log was replaced or rewritten"
         )
         return problems, notes
-    if head_seq > anchor.seq:
-        notes.append(
-            f"{head_seq - anchor.seq} record(s) past the anchor (record {anchor.seq}) chain from "
-            f"it ({CHAIN_ONLY}); the next start re-anchors them, or: shipsafe audit repair"
-        )
     return problems, notes
+
+
+def check_tail(
+    anchor: Anchor, tail: list[dict[str, Any]], root: TrustRoot | None
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the records past the anchor, which chain from it: each must be
+    signed by a key the trust root lists, or nothing vouches for it."""
+    from shipsafe.audit.signature import signer_of
+
+    signers = [signer_of(root, r) for r in tail]
+    unsigned = [int(r.get("seq", 0)) for r, k in zip(tail, signers, strict=True) if k is None]
+    if unsigned:
+        why = (
+            "no trust root is configured, so no record is signed"
+            if root is None
+            else "unsigned, or signed by a key the trust root does not list"
+        )
+        return [
+            f"{len(unsigned)} of {len(tail)} record(s) past the anchor (record {anchor.seq}) "
+            f"are not signed by the writer (first: record {unsigned[0]}; {why}): a keyless "
+            "writer killed before it moved the anchor, or records appended by something "
+            f"else; {REPAIR_HINT}"
+        ], []
+    who = sorted({k.identity for k in signers if k is not None})
+    return [], [
+        f"{len(tail)} record(s) past the anchor (record {anchor.seq}) chain from it and are "
+        f"signed by {', '.join(who)}; the next start re-anchors them, or: shipsafe audit repair"
+    ]
 
 
 def event_key(record: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipsafe.audit.signature import RecordSigner, proof_for
 from shipsafe.records import canonical_json
 
 if TYPE_CHECKING:
     from shipsafe.audit.anchor import Anchor
+    from shipsafe.trust.root import TrustRoot
 
 GENESIS = "0" * 64
 
@@ -27,10 +29,17 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def chain(record: dict[str, Any], prev_seq: int, prev_hash: str) -> dict[str, Any]:
-    out = dict(record)
+def chain(
+    record: dict[str, Any], prev_seq: int, prev_hash: str, signer: RecordSigner | None = None
+) -> dict[str, Any]:
+    """The record numbered and linked after (prev_seq, prev_hash); signed by `signer`'s key
+    when it holds one (shipsafe.audit.signature), the proof inside what the hash covers."""
+    out = {k: v for k, v in record.items() if k not in ("seq", "prev", "proof", "hash")}
     out["seq"] = prev_seq + 1
     out["prev"] = prev_hash
+    proof = proof_for(signer, out)
+    if proof is not None:
+        out["proof"] = proof
     out["hash"] = record_hash(out)
     return out
 
@@ -48,20 +57,29 @@ class Verification:
 def verify_records(
     records: Iterable[tuple[str, dict[str, Any] | None]],
     anchor: Anchor | tuple[int, str] | None = None,
+    root: TrustRoot | None = None,
+    *,
+    signed_tail: bool = True,
 ) -> Verification:
     """Check a chain given (location, record) pairs; record None means unparsable. With the
-    store's anchor, also that the log is neither shorter than it nor another log."""
+    store's anchor, also that the log is neither shorter than it nor another log, and (unless
+    `signed_tail` is False: the repair checks the tail against the store instead) that every
+    record past the anchor is signed by a key the trust root `root` lists."""
     from shipsafe.audit import anchor as anchors
 
     problems: list[str] = []
     prev_seq, prev_hash, count = 0, GENESIS, 0
     hash_at: dict[int, str] = {}
+    anchored = anchors.Anchor.of(anchor) if anchor is not None else None
+    tail: list[dict[str, Any]] = []
     for where, rec in records:
         count += 1
         if rec is None:
             problems.append(f"{where}: not a JSON audit record")
             continue
         seq = rec.get("seq")
+        if anchored is not None and isinstance(seq, int) and seq > anchored.seq:
+            tail.append(rec)
         if rec.get("hash") != record_hash(rec):
             problems.append(f"{where}: record {seq} was altered (its hash does not match)")
         if rec.get("prev") != prev_hash:
@@ -75,7 +93,9 @@ def verify_records(
         prev_hash = str(rec.get("hash"))
         hash_at[prev_seq] = prev_hash
     notes: list[str] = []
-    if anchor is not None:
-        found, notes = anchors.check(anchors.Anchor.of(anchor), prev_seq, count, hash_at)
+    if anchored is not None:
+        found, notes = anchors.check(anchored, prev_seq, count, hash_at)
+        if not found and signed_tail and tail:
+            found, notes = anchors.check_tail(anchored, tail, root)
         problems += found
     return Verification(not problems, count, prev_seq, prev_hash, problems, notes)

@@ -7,15 +7,19 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipsafe.audit.anchor import Anchor
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
 from shipsafe.audit.event_record import event_record
+from shipsafe.audit.signature import RecordSigner
 from shipsafe.audit.witness import FileWitness
 from shipsafe.errors import AuditError, ConflictError, ShipsafeError
 from shipsafe.records import Event, canonical_json
 from shipsafe.store.base import StateStore
+
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
 
 
 class AuditMirror(Protocol):
@@ -38,9 +42,12 @@ class FileAuditLog:
         store: StateStore | None = None,
         mirrors: list[AuditMirror] | None = None,
         witness: FileWitness | None = None,
+        signer: RecordSigner | None = None,
     ) -> None:
         self.path = Path(path)
         self.store = store
+        # the writer's key (SHIPSAFE_KEY, when the trust root lists it) signs every record
+        self.signer = signer
         self.mirrors = mirrors or []
         self.witness = witness  # named by the trust root: see audit/witness.py
         # records a mirror could not take yet, retried in order on the next append: a mirror
@@ -88,7 +95,7 @@ class FileAuditLog:
                             fh, current, record, actor, how, accept_current
                         )
                     if record is not None:
-                        chained = chain(record, prev_seq, prev_hash)
+                        chained = chain(record, prev_seq, prev_hash, self.signer)
                         _write(fh, [chained])
                         written.append(chained)
                         count += 1
@@ -132,7 +139,7 @@ class FileAuditLog:
         written: list[dict[str, Any]] = []
         if repair.needed:
             for body in [*map(event_record, repair.events), repair.note]:
-                chained = chain(body, prev_seq, prev_hash)
+                chained = chain(body, prev_seq, prev_hash, self.signer)
                 written.append(chained)
                 prev_seq, prev_hash = chained["seq"], chained["hash"]
             _write(fh, written)
@@ -194,8 +201,10 @@ class FileAuditLog:
         except FileNotFoundError:
             raise AuditError(f"no audit log at {self.path}") from None
 
-    def verify(self) -> Verification:
-        return verify_records(self.records(), self._current_anchor())
+    def verify(self, root: TrustRoot | None = None) -> Verification:
+        """The chain, its anchor, and the signatures of any records past the anchor (checked
+        with the trust root's keys)."""
+        return verify_records(self.records(), self._current_anchor(), root)
 
 
 def _continues(anchor: Anchor | None, seq: int, digest: str) -> bool:

@@ -121,4 +121,7 @@ def _note(data: dict[str, Any], actor: str, message: str) -> dict[str, Any]:
 
 
 def verify_list(records: list[dict[str, Any]], anchor: Anchor | None) -> Verification:
-    return verify_records(((f"record {i + 1}", r) for i, r in enumerate(records)), anchor)
+    """The chain and its anchor; the records past the anchor are the repair's to check (each
+    must be an event the state store holds), signed or not."""
+    return verify_records(((f"record {i + 1}", r) for i, r in enumerate(records)), anchor,
+                          signed_tail=False)

@@ -13,13 +13,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
 from shipsafe.audit.file import AuditMirror, FileAuditLog
+from shipsafe.audit.signature import RecordSigner
 from shipsafe.errors import AuditError, ConflictError, StoreError
 from shipsafe.records import canonical_json
 from shipsafe.store.base import StateStore
+
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
 
 HEAD = "audit:head"
 ATTEMPTS = 50
@@ -32,8 +36,13 @@ def _record_key(seq: int) -> str:
 class StoreAuditLog(FileAuditLog):
     """Same contract as the file log (append, mirrors, records, verify); no file."""
 
-    def __init__(self, store: StateStore, mirrors: list[AuditMirror] | None = None) -> None:
-        super().__init__(f"{store.url}#audit", store, mirrors)
+    def __init__(
+        self,
+        store: StateStore,
+        mirrors: list[AuditMirror] | None = None,
+        signer: RecordSigner | None = None,
+    ) -> None:
+        super().__init__(f"{store.url}#audit", store, mirrors, signer=signer)
         self.team_store = store
         self.location = f"{store.url} (audit records in the store)"
 
@@ -43,7 +52,7 @@ class StoreAuditLog(FileAuditLog):
             for _ in range(ATTEMPTS):
                 head = store.get_meta(HEAD)
                 seq, digest = _parse(head)
-                chained = chain(record, seq, digest)
+                chained = chain(record, seq, digest, self.signer)
                 try:
                     store.set_meta(_record_key(seq + 1), canonical_json(chained), None)
                 except ConflictError:
@@ -85,10 +94,10 @@ class StoreAuditLog(FileAuditLog):
             yield where, rec if isinstance(rec, dict) else None
             seq += 1
 
-    def verify(self) -> Verification:
+    def verify(self, root: TrustRoot | None = None) -> Verification:
         head = self.team_store.get_meta(HEAD)
         anchor = _parse(head) if head else None
-        return verify_records(self.records(), anchor)
+        return verify_records(self.records(), anchor, root)
 
 
 def _parse(head: str | None) -> tuple[int, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from shipsafe.cli.common import (
     exits,
 )
 from shipsafe.errors import AuditError, UsageError
+
+if TYPE_CHECKING:
+    from shipsafe.trust.root import TrustRoot
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 
@@ -61,8 +64,9 @@ def verify(
                 f"no audit log at {path} and no shipsafe state beside it "
                 "(use --state PATH or --audit-log PATH)"
             )
-        result = log.verify()
-        witnessed = _witness_problems(store)
+        root, trust_problem = _trust_root(store)
+        result = log.verify(root)
+        witnessed = _witness_problems(root, trust_problem)
     finally:
         if store is not None:
             store.close()
@@ -130,8 +134,8 @@ def repair(
     record and moving the anchor): the records past the anchor must be events the state store
     holds; stored events the log lacks are chained on. Every repair is an audit record."""
     from shipsafe.cli.common import open_audit
-    from shipsafe.errors import UsageError
-    from shipsafe.identity import detect_actor
+    from shipsafe.errors import PolicyViolation, UsageError
+    from shipsafe.identity import resolve_actor
     from shipsafe.store import open_store
 
     if accept_current_log and not (reason and reason.strip()):
@@ -143,9 +147,15 @@ def repair(
         if getattr(log, "location", None):
             raise UsageError("audit repair works on a file log; a team store's chain is "
                              "finished by its next writer")
-        who = detect_actor(settings.actor, False).label()
+        root, trust_problem = _trust_root(store)
+        if trust_problem is not None:
+            raise PolicyViolation(trust_problem)
+        # the repairer's key (SHIPSAFE_KEY) signs what the repair chains on
+        credentials = resolve_actor(settings.actor, False, root)
+        log.signer = credentials.proofs
+        who = credentials.actor.label()
         done = log.repair(who, reason.strip() if accept_current_log and reason else None)
-        result = log.verify()
+        result = log.verify(root)
     finally:
         store.close()
     if settings.json:
@@ -157,21 +167,31 @@ def repair(
         typer.echo(f"{log.path}: {done['message']}; anchored at record {done['seq']}")
     if not result.ok:
         raise AuditError(f"{log.path}: still broken after the repair: {result.problems[0]}")
-def _witness_problems(store: object) -> tuple[list[str], dict[str, set[str]]] | None:
+def _trust_root(store: object) -> tuple[TrustRoot | None, str | None]:
+    """The trust root in force (its keys check the signatures of records past the anchor,
+    and it names the witness), or the reason it does not verify."""
+    from shipsafe.errors import PolicyViolation
+    from shipsafe.policy.pin import effective_root
+    from shipsafe.trust.root import load_root
+
+    try:
+        return effective_root(store, load_root()), None  # type: ignore[arg-type]
+    except PolicyViolation as exc:
+        return None, f"the trust root does not verify, so neither does the audit: {exc.message}"
+
+
+def _witness_problems(
+    root: TrustRoot | None, trust_problem: str | None
+) -> tuple[list[str], dict[str, set[str]]] | None:
     """Compare every log the trust root's witness lists with the witness (None: no witness).
     A rollout present in one and missing in the other, or a record that differs, is a
     problem; so is a witness that is no witness (not append-only, not root's)."""
     from shipsafe.audit.file import FileAuditLog
     from shipsafe.audit.witness import compare, unprotected
     from shipsafe.cli.common import witness_of
-    from shipsafe.errors import PolicyViolation
-    from shipsafe.policy.pin import effective_root
-    from shipsafe.trust.root import load_root
 
-    try:
-        root = effective_root(store, load_root())  # type: ignore[arg-type]
-    except PolicyViolation as exc:
-        return [f"the trust root does not verify, so neither does the audit: {exc.message}"], {}
+    if trust_problem is not None:
+        return [trust_problem], {}
     witness = witness_of(root)
     if witness is None:
         return None

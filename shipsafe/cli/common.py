@@ -114,19 +114,25 @@ class Settings:
 
 
 def open_audit(
-    settings: Settings, store: Any, mirrors: list[Any] | None = None, witness: Any = None
+    settings: Settings,
+    store: Any,
+    mirrors: list[Any] | None = None,
+    witness: Any = None,
+    signer: Any = None,
 ) -> Any:
     """The audit log: the file given (--audit-log), or - with a team store (dynamodb://) -
     the chain inside that store, so no record stays in one machine's working directory;
     else audit.jsonl beside the SQLite state file (by default in the user's XDG state
-    directory, never the working directory)."""
+    directory, never the working directory). `signer`: the acting key's proofs, which sign
+    every record when the trust root lists the key."""
     from shipsafe.audit.file import FileAuditLog
 
     if settings.audit_log is None and store is not None and "://" in store.url:
         from shipsafe.audit.store_log import StoreAuditLog
 
-        return StoreAuditLog(store, mirrors)
-    return FileAuditLog(audit_path(settings), store, mirrors=mirrors, witness=witness)
+        return StoreAuditLog(store, mirrors, signer=signer)
+    return FileAuditLog(audit_path(settings), store, mirrors=mirrors, witness=witness,
+                        signer=signer)
 
 
 def audit_path(settings: Settings) -> Path:

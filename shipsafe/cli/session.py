@@ -91,7 +91,8 @@ def session(
     renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
         renderer = JsonLinesRenderer() if settings.json else HumanRenderer(utc=settings.utc)
-        audit = open_audit(settings, store, list(mirrors_from_env()), witness_of(root))
+        audit = open_audit(settings, store, list(mirrors_from_env()), witness_of(root),
+                           signer=credentials.proofs)
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
         subscribers: list[Any] = [audit, notifier]
