@@ -16,7 +16,7 @@ FORGE = """
 import json
 from pathlib import Path
 from shipsafe.audit.chain import chain
-path = Path('.shipsafe/audit.jsonl')
+path = Path({log!r})
 head = json.loads(path.read_text().splitlines()[-1])
 signer = None
 if {self_signed!r}:
@@ -30,6 +30,10 @@ assert ('proof' in forged) == {self_signed!r}
 with path.open('a') as fh:
     fh.write(json.dumps(forged, sort_keys=True, separators=(',', ':')) + '\\n')
 """
+
+
+def _forge(site: Site, self_signed: bool) -> str:
+    return FORGE.format(self_signed=self_signed, log=str(site.state_dir / "audit.jsonl"))
 
 
 def _deployed(site: Site) -> str:
@@ -49,7 +53,7 @@ def _verify_fails(site: Site) -> dict[str, object]:
 
 def test_a_forged_unsigned_record_chained_past_the_anchor_fails_verify(site: Site) -> None:
     _deployed(site)
-    forged = site.agent_python(FORGE.format(self_signed=False))
+    forged = site.agent_python(_forge(site, self_signed=False))
     assert forged.returncode == 0, forged.stderr
     result = _verify_fails(site)
     problems = " ".join(map(str, result["problems"]))  # type: ignore[call-overload]
@@ -59,7 +63,7 @@ def test_a_forged_unsigned_record_chained_past_the_anchor_fails_verify(site: Sit
 
 def test_a_forged_record_self_signed_by_the_agent_fails_verify(site: Site) -> None:
     _deployed(site)
-    forged = site.agent_python(FORGE.format(self_signed=True))
+    forged = site.agent_python(_forge(site, self_signed=True))
     assert forged.returncode == 0, forged.stderr
     result = _verify_fails(site)
     problems = " ".join(map(str, result["problems"]))  # type: ignore[call-overload]
