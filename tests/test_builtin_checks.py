@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +68,9 @@ class Traffic:
         self._carry = {"stable": 0.0, "canary": 0.0}
         haproxy.on_read = self.flow
 
-    def flow(self) -> None:
-        now = self.clock.now()
+    def flow(self, until: Any = None) -> None:
+        """Serve the requests that arrived since the last flow, up to `until` (default now)."""
+        now = until or self.clock.now()
         seconds = (now - self._last).total_seconds()
         self._last = now
         total = sum(self.router.weights.values()) or 1
@@ -231,7 +234,7 @@ def test_the_quick_start_breaker_keeps_a_canary_as_good_as_stable_at_half_a_perc
     # 5% of 100 req/s for 90 s, both sides failing 0.5% of requests at random: a 2 s window
     # holds ten canary requests, and one failure among them reads 10%
     shipped = shipped_error_rate()["successCondition"]
-    traffic = RandomTraffic(router, clock, haproxy, seed=2)
+    traffic = RandomTraffic(router, clock, haproxy, seed=4)
     traffic.error_share = {"stable": 0.005, "canary": 0.005}
     engine = start_deploy(builtin_ctx, held_plan(shipped, 5, "90s"))
     assert drive(engine) == Phase.SUCCEEDED, engine.record.runtime.rollback_message
@@ -265,6 +268,53 @@ def test_the_quick_start_breaker_rolls_back_a_canary_answering_5xx_within_a_seco
     assert drive(engine) == Phase.ROLLED_BACK
     tripped = recorder.of("breaker_tripped")[0]
     assert faulted and (tripped.time - faulted[0]).total_seconds() <= 1.0
+
+
+def slow_breaker_plan() -> Any:
+    """The built-in breaker measured every 5 s: errors must not wait for the interval."""
+    template = shipped_error_rate() | {"interval": "5s"}
+    body = yaml.safe_dump({
+        "analysis": {"error-rate": template},
+        "breakerWarmup": "1s",
+        "breakers": [{"analysis": "error-rate"}],
+        "steps": [{"setWeight": 10}, {"pause": {"duration": "60s"}}],
+    })
+    return load_plan_text(HEAD + body, "slow-breaker.yaml")
+
+
+def test_new_canary_errors_make_the_builtin_breaker_measure_at_once_not_at_its_interval(
+    builtin_ctx: Any, router: FakeRouter, clock: Any, haproxy: FakeHAProxyStats,
+    traffic: Traffic, recorder: Any,
+) -> None:
+    faulted: list[Any] = []
+
+    def fault_after_twelve_seconds() -> None:  # at a moment of its own, not at a read
+        readings = recorder.of("measurement")
+        if not faulted and readings:
+            fault_at = readings[0].time + timedelta(seconds=12.1)
+            if clock.now() >= fault_at:
+                traffic.flow(until=fault_at)  # healthy until the fault
+                traffic.error_share["canary"] = 1.0
+                faulted.append(fault_at)
+        traffic.flow()
+
+    haproxy.on_read = fault_after_twelve_seconds
+    engine = start_deploy(builtin_ctx, slow_breaker_plan())
+    assert drive(engine) == Phase.ROLLED_BACK
+    tripped = recorder.of("breaker_tripped")[0]
+    # 10 canary req/s: the third failure 0.2-0.3 s after the fault, then one 50 ms look;
+    # at its 5 s interval the breaker would have waited up to 3 s more
+    assert faulted and (tripped.time - faulted[0]).total_seconds() <= 0.4
+
+
+def test_a_canary_without_errors_gets_no_measurement_beyond_its_interval(
+    builtin_ctx: Any, traffic: Traffic, store: Any
+) -> None:
+    engine = start_deploy(builtin_ctx, slow_breaker_plan())
+    assert drive(engine) == Phase.SUCCEEDED
+    readings = [m for m in store.measurements(engine.record.id) if m.metric == "error-rate"]
+    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in pairwise(readings)]
+    assert len(readings) >= 10 and min(gaps) >= 5.0
 
 
 # the plan ---------------------------------------------------------------------------------

@@ -242,3 +242,38 @@ def test_counters_are_read_in_the_background_so_every_window_has_a_start(
     gc.collect()
     sampler.join(timeout=5)  # the reads end with the source
     assert not sampler.is_alive()
+
+
+def test_new_canary_errors_since_the_last_reading_are_noticed_with_one_read(
+    source: RouterCounters, haproxy: FakeHAProxyStats, ticks: Ticks
+) -> None:
+    query = MetricQuery("errorRate", window_seconds=2.0)
+    source.check()
+    assert not source.errors_since_last_reading(query)  # no reading yet: nothing to compare
+    ticks.t += 0.25
+    haproxy.serve("canary", 5, errors=1)
+    ask(source)
+    ticks.t += 0.05
+    haproxy.serve("canary", 2)
+    haproxy.serve("stable", 40, errors=3)  # the stable target's errors are not the canary's
+    assert not source.errors_since_last_reading(query)
+    ticks.t += 0.05
+    haproxy.serve("canary", 1, errors=1)
+    assert source.errors_since_last_reading(query)
+    assert source.errors_since_last_reading(query)  # until the breaker reads them
+    ask(source)
+    assert not source.errors_since_last_reading(query)
+    stable = MetricQuery("errorRate", window_seconds=2.0, args={"subject": "stable"})
+    haproxy.serve("stable", 1, errors=1)
+    assert source.errors_since_last_reading(stable)
+
+
+def test_a_failed_read_while_watching_for_errors_is_not_news(
+    source: RouterCounters, haproxy: FakeHAProxyStats, ticks: Ticks
+) -> None:
+    source.check()
+    ticks.t += 0.25
+    ask(source)
+    haproxy.serve("canary", 1, errors=1)
+    haproxy.answer_override = "Permission denied\n"
+    assert not source.errors_since_last_reading(MetricQuery("errorRate", window_seconds=2.0))

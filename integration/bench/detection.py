@@ -4,6 +4,11 @@ weight reads 0 (read over the runtime API every 20 ms). Both breakers run in tur
 invocation, on the same rig and load, and are printed side by side.
 
     python -m integration.bench.detection [--runs 10] [--interval 1] [--failure-limit 0]
+                                          [--weight 10] [--healthy 0]
+
+`--weight W --healthy S`: the canary at W% answers well for S seconds after the breaker's
+first successful reading before the fault (issue 8's harder case: `--weight 5 --healthy 10`,
+a canary whose windows are full of healthy answers when it turns bad).
 
 Both plans are plans/local-canary.yaml with steps `setWeight 10, pause 10m` and one breaker:
 
@@ -38,7 +43,8 @@ BREAKERS = ("builtin", "prometheus")
 
 
 def tune(
-    plan: dict[str, Any], breaker: str, interval: float, failure_limit: int, window: float | None
+    plan: dict[str, Any], breaker: str, interval: float, failure_limit: int, window: float | None,
+    weight: int = 10,
 ) -> dict:
     if breaker == "builtin":
         plan["analysis"]["error-rate"]["failureLimit"] = 0
@@ -57,22 +63,27 @@ def tune(
             "noData": "fail",
         }
     plan["breakers"] = [{"analysis": name}]
-    plan["steps"] = [{"setWeight": 10}, {"pause": {"duration": "10m"}}]
+    plan["steps"] = [{"setWeight": weight}, {"pause": {"duration": "10m"}}]
     return plan
 
 
 def one_run(
-    rig: Rig, cli: ShipsafeCLI, breaker: str, interval: float, limit: int, window: float | None
+    rig: Rig, cli: ShipsafeCLI, breaker: str, interval: float, limit: int, window: float | None,
+    weight: int = 10, healthy: float = 0.0,
 ) -> float:
     rig.reset()
     plan = rig.write_plan(
-        tune(rig.plan(), breaker, interval, limit, window), name="detection.yaml"
+        tune(rig.plan(), breaker, interval, limit, window, weight), name="detection.yaml"
     )
     running = cli.deploy(plan)
     try:
-        # the breaker is measuring and content: the canary is live at 10%
+        # the breaker is measuring and content: the canary is live at its weight
         running.wait_for_type("measurement", timeout=30, run="breakers", phase="successful")
-        assert rig.haproxy.weights() == {"stable": 90, "canary": 10}
+        assert rig.haproxy.weights() == {"stable": 100 - weight, "canary": weight}
+        if healthy > 0:
+            time.sleep(healthy)
+            if running.popen.poll() is not None or rig.haproxy.weight("canary") != weight:
+                raise AssertionError(f"the healthy canary was rolled back:\n{running.transcript()}")
         rig.canary.set_faults(error_share=1.0)
         fault_on = time.monotonic()
         wait_until(lambda: rig.haproxy.weight("canary") == 0, "canary weight 0", 60, 0.02)
@@ -92,6 +103,9 @@ def main() -> int:
     parser.add_argument("--failure-limit", type=int, default=0, help="prometheus breaker")
     parser.add_argument("--window", type=float, help="builtin breaker window, s (plan: 2)")
     parser.add_argument("--only", choices=BREAKERS, help="run one breaker only")
+    parser.add_argument("--weight", type=int, default=10, help="canary weight, %%")
+    parser.add_argument("--healthy", type=float, default=0.0,
+                        help="seconds the canary answers well before the fault")
     args = parser.parse_args()
     breakers = [args.only] if args.only else list(BREAKERS)
 
@@ -101,7 +115,8 @@ def main() -> int:
         cli = ShipsafeCLI(rig.workdir / "state.db", actor="bench")
         for i in range(args.runs):
             for breaker in breakers:  # alternated, so both meet the same machine load
-                t = one_run(rig, cli, breaker, args.interval, args.failure_limit, args.window)
+                t = one_run(rig, cli, breaker, args.interval, args.failure_limit, args.window,
+                            args.weight, args.healthy)
                 times[breaker].append(t)
                 print(f"run {i + 1:2} {breaker:10}: {t:.3f}s", flush=True)
         load = rig.load_rate
@@ -114,7 +129,7 @@ def main() -> int:
     }
     print(
         f"detection to rollback over {args.runs} runs each (s), fault: every canary answer "
-        f"5xx at 10%, load {load:g} req/s\n"
+        f"5xx at {args.weight}% after {args.healthy:g}s healthy, load {load:g} req/s\n"
         f"  {'breaker':<56} {'p50':>7} {'p95':>7} {'min':>7} {'max':>7}"
     )
     for breaker in breakers:

@@ -36,6 +36,7 @@ import yaml
 from integration.bench.common import machine, percentile
 from shipsafe.conditions import evaluate
 from shipsafe.durations import parse_duration
+from shipsafe.engine.watch import WATCH_SECONDS
 from shipsafe.providers.metrics.base import MetricQuery
 from shipsafe.providers.metrics.counters import Counters
 from shipsafe.providers.metrics.router_counters import RouterCounters
@@ -100,9 +101,13 @@ class Clock:
 
 def readings(
     rng: np.random.Generator, weight: int, template: Template, seconds: float,
-    fault_at: float | None = None,
+    fault_at: float | None = None, watch: bool = True,
 ) -> Any:
-    """Yield (time, failed under the shipped condition, failed under the bare threshold)."""
+    """Yield (time, failed under the shipped condition, failed under the bare threshold).
+
+    As the engine measures: on the template's interval and, with `watch` (the engine's
+    default, shipsafe/engine/watch.py), also as soon as a look every WATCH_SECONDS finds new
+    canary errors since the last reading; the next reading is then an interval after it."""
     haproxy, clock = SimulatedHAProxy(rng, weight), Clock()
     source = RouterCounters(haproxy, "haproxy demo", monotonic=clock)
     source.check()
@@ -110,8 +115,9 @@ def readings(
     offset = float(rng.uniform(0, template.interval))  # readings fall anywhere in the second
     clock.t = offset
     haproxy.advance(offset)
+    step = WATCH_SECONDS if watch else template.interval
+    next_due, measured = offset, False
     while clock.t < seconds:
-        step = template.interval
         if fault_at is not None and clock.t < fault_at <= clock.t + step:
             haproxy.advance(fault_at - clock.t)
             haproxy.share["canary"] = 1.0
@@ -119,8 +125,15 @@ def readings(
         else:
             haproxy.advance(step)
         clock.t += step
+        due = clock.t >= next_due - 1e-9
+        if not due and watch and measured:
+            due = source.errors_since_last_reading(query)
+        if not due:
+            continue
+        next_due = clock.t + template.interval
         if clock.t < template.window:  # the breaker's warm-up: a full window first
             continue
+        measured = True
         result = source.query(query)
         if result.value is None:  # no canary request in the window: noData fail
             yield clock.t, True, True
@@ -134,12 +147,13 @@ def readings(
 
 
 def false_trips(rng: np.random.Generator, weight: int, template: Template, rollouts: int,
-                seconds: float) -> tuple[float, float]:
+                seconds: float, watch: bool = True) -> tuple[float, float]:
     """Share of rollouts held `seconds` at `weight` that trip (shipped, bare)."""
     tripped = [0, 0]
     for _ in range(rollouts):
         failed = [0, 0]
-        for _, shipped_failed, bare_failed in readings(rng, weight, template, seconds):
+        for _, shipped_failed, bare_failed in readings(rng, weight, template, seconds,
+                                                       watch=watch):
             failed[0] += shipped_failed
             failed[1] += bare_failed
             if failed[0] > template.failure_limit and failed[1] > template.failure_limit:
@@ -149,13 +163,15 @@ def false_trips(rng: np.random.Generator, weight: int, template: Template, rollo
     return tripped[0] / rollouts, tripped[1] / rollouts
 
 
-def detection(rng: np.random.Generator, weight: int, template: Template, runs: int) -> list[float]:
+def detection(rng: np.random.Generator, weight: int, template: Template, runs: int,
+              watch: bool = True) -> list[float]:
     """Seconds from every canary answer turning 5xx to the shipped condition's first failure
     (healthy readings before the fault that fail count as a false trip and are skipped)."""
     times: list[float] = []
     while len(times) < runs:
         fault_at = 10.0 + float(rng.uniform(0, 1))
-        for t, shipped_failed, _ in readings(rng, weight, template, 20.0, fault_at=fault_at):
+        for t, shipped_failed, _ in readings(rng, weight, template, 20.0, fault_at=fault_at,
+                                            watch=watch):
             if shipped_failed:
                 if t >= fault_at:
                     times.append(t - fault_at)
@@ -199,26 +215,31 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200, help="simulated detections a weight")
     parser.add_argument("--rig-minutes", type=float, default=0.0, help="0: no rig run")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--no-watch", action="store_true",
+                        help="readings on the interval only (the engine before 2026-12-01 20:00Z)")
     args = parser.parse_args()
 
     template = shipped()
     rng = np.random.default_rng(args.seed)
+    watch = not args.no_watch
     print(f"machine: {machine()}")
     print(f"plan: {PLAN.name} error-rate: {template.condition!r}, every "
           f"{template.interval:g}s over {template.window:g}s, failureLimit "
           f"{template.failure_limit}; traffic {RATE:g} req/s (Poisson), both servers "
-          f"{ERROR_SHARE:.1%} errors at random")
+          f"{ERROR_SHARE:.1%} errors at random; "
+          + ("interval only" if args.no_watch else
+             f"also measured when a look every {WATCH_SECONDS:g}s finds new canary errors"))
     print(f"false trips: share of {args.rollouts} simulated rollouts holding the weight "
           f"{args.minutes:g} min that roll back a canary as good as stable")
     print(f"  {'weight':>6} {'shipped':>9} {'bare ' + BARE:>20}")
     for weight in WEIGHTS:
         shipped_rate, bare_rate = false_trips(rng, weight, template, args.rollouts,
-                                              args.minutes * 60)
+                                              args.minutes * 60, watch)
         print(f"  {weight:>5}% {shipped_rate:>9.1%} {bare_rate:>20.1%}", flush=True)
     print(f"detection: every canary answer 5xx, {args.runs} simulated runs a weight, "
           "seconds from the fault to the first failing reading (shipped condition)")
     for weight in WEIGHTS:
-        times = detection(rng, weight, template, args.runs)
+        times = detection(rng, weight, template, args.runs, watch)
         print(f"  {weight:>5}%  p50 {percentile(times, 50):.3f}  p95 {percentile(times, 95):.3f}"
               f"  max {max(times):.3f}", flush=True)
     if args.rig_minutes > 0:

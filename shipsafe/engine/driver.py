@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from shipsafe import interrupts
-from shipsafe.engine import analysis, rollback
+from shipsafe.engine import analysis, rollback, watch
 from shipsafe.engine.lease import Lease
 from shipsafe.engine.rollout import WATCHED, RolloutEngine
 from shipsafe.errors import LeaseLost, StoreError
@@ -149,7 +149,7 @@ def _drive(engine: RolloutEngine, detach: bool, lease: Lease) -> Phase:
         if wake is not None:
             delay = min(max((wake - now).total_seconds(), 0.0), ctx.poll_seconds)
         if not _signalled(engine):
-            ctx.clock.sleep(delay)
+            watch.sleep(engine, delay, lambda: _signalled(engine))
 
 
 def _signalled(engine: RolloutEngine) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,19 @@ class RangeSource(Protocol):
 
         Raises ProviderError when the source fails or the query returns several series.
         """
+        ...
+
+
+@runtime_checkable
+class ErrorWatch(Protocol):
+    """A source that can say cheaply whether the subject of `query` answered new errors since
+    the source's last reading of it (the router's own cumulative counters): the engine then
+    measures that breaker at once instead of at its next interval."""
+
+    def errors_since_last_reading(self, query: MetricQuery) -> bool:
+        """True when the subject's error count grew since the last `query`; False when it
+        did not, when nothing was read yet, or when the read fails (the next measurement
+        reports errors for itself)."""
         ...
 
 

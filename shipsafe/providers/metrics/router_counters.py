@@ -10,7 +10,10 @@ canary's error rate above 5 %).
     HAProxy     `show stat` over the runtime API (shipsafe/providers/metrics/haproxy_stats.py):
                 cumulative counters, read every 250 ms from preflight on (a background
                 thread, and on every measurement); a reading is the difference between now
-                and the read `window` seconds ago.
+                and the read `window` seconds ago. While the engine waits between ticks it
+                asks every 50 ms whether the canary's error count grew since the last
+                reading (`errors_since_last_reading`), and measures a built-in errorRate
+                breaker at once when it did.
     ALB, Lambda CloudWatch's documented metrics of the two target groups or the two versions
                 behind the alias (cloudwatch_counters.py): sums over the window.
 
@@ -73,6 +76,8 @@ class RouterCounters:
         self._lock = threading.Lock()
         self._sample_every = sample_every if reader.cumulative else None
         self._sampler: threading.Thread | None = None
+        # each target's cumulative error count at the last reading (errors_since_last_reading)
+        self._errors_at_reading: dict[str, float] = {}
 
     def check(self) -> None:
         """The router answers with both targets' counters; the first read is the baseline
@@ -136,6 +141,25 @@ class RouterCounters:
             value = None
         return QueryResult(value=value, sent=sent, detail=detail, readings=readings)
 
+    def errors_since_last_reading(self, query: MetricQuery) -> bool:
+        """Did the subject of `query` answer new errors since the last reading? One read of
+        the counters (kept as a sample); False for summing readers (CloudWatch has no
+        running count), before the first reading, and when the read fails."""
+        canary = self.reader.servers[1]
+        subject = str(query.args.get("subject", canary))
+        with self._lock:
+            seen = self._errors_at_reading.get(subject)
+        if seen is None or not self.reader.cumulative:
+            return False
+        try:
+            counters = self.reader.read(0.0)
+        except Exception:  # the next measurement reads, and reports errors, for itself
+            return False
+        at = self._monotonic()
+        with self._lock:
+            self._remember(at, counters)
+        return subject in counters and counters[subject].errors > seen
+
     # cumulative counters: deltas over the window ----------------------------------------
     def _totals(self, window: float) -> tuple[dict[str, Counters], float]:
         if not self.reader.cumulative:
@@ -145,6 +169,7 @@ class RouterCounters:
         now_counters = self.reader.read(window)
         now = self._monotonic()
         with self._lock:
+            self._errors_at_reading = {s: c.errors for s, c in now_counters.items()}
             return self._deltas(now_counters, now, window)
 
     def _deltas(
