@@ -13,7 +13,7 @@ from shipsafe.audit.anchor import Anchor
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
 from shipsafe.audit.event_record import event_record
 from shipsafe.audit.signature import RecordSigner
-from shipsafe.audit.witness import FileWitness
+from shipsafe.audit.witness import AuditWitness
 from shipsafe.errors import AuditError, ConflictError, ShipsafeError
 from shipsafe.records import Event, canonical_json
 from shipsafe.store.base import StateStore
@@ -41,7 +41,7 @@ class FileAuditLog:
         path: str | Path,
         store: StateStore | None = None,
         mirrors: list[AuditMirror] | None = None,
-        witness: FileWitness | None = None,
+        witness: AuditWitness | None = None,
         signer: RecordSigner | None = None,
     ) -> None:
         self.path = Path(path)

@@ -11,6 +11,9 @@ may truncate, rewrite, rename or delete it until root removes the attribute):
 
 shipsafe refuses a witness that is not append-only (FS_APPEND_FL) or not owned by root: on a
 filesystem without the attribute (tmpfs, most network filesystems) it is no witness.
+
+Where AWS is used the witness is an S3 bucket with Object Lock (shipsafe.audit.s3_witness);
+both pass the same contract (AuditWitness, tests/contract/witness_contract.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shipsafe.errors import AuditError, ConfigurationError
 from shipsafe.records import canonical_json
@@ -66,6 +69,56 @@ def unprotected(path: Path) -> str | None:
     return None
 
 
+class AuditWitness(Protocol):
+    """Where every chained audit record is also written, out of the deploying user's reach:
+    an append-only file (FileWitness) or an S3 bucket with Object Lock in compliance mode
+    (shipsafe.audit.s3_witness.S3Witness). Named by the trust root, never by the deployer."""
+
+    @property
+    def url(self) -> str: ...
+
+    def check(self) -> None:
+        """Before a deploy changes anything: ConfigurationError (exit 2) unless this is a
+        witness the deploying user cannot rewrite."""
+        ...
+
+    def put(self, log: str | Path, record: dict[str, Any]) -> None:
+        """Witness one chained record of `log`; AuditError when it cannot."""
+        ...
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every witnessed entry (witness_entry's shape), oldest first per log."""
+        ...
+
+    def problems(self) -> list[str]:
+        """Why this is no witness, or what someone tried to do to it (verify fails on any)."""
+        ...
+
+
+def log_id(log: str | Path) -> str:
+    """How a witness names a log: a file by its absolute path, a store's chain by its URL."""
+    return str(log.resolve()) if isinstance(log, Path) else log
+
+
+def witness_entry(log: str | Path, record: dict[str, Any]) -> dict[str, Any]:
+    """What a witness keeps of a chained record: enough to find it missing or rewritten,
+    and what the freeze after a rollback needs."""
+    return {
+        "log": log_id(log),
+        "seq": record.get("seq"),
+        "hash": record.get("hash"),
+        "rollout_id": record.get("rollout_id"),
+        "type": record.get("type"),
+        "time": record.get("time"),
+        # which environment a rollout deploys to: the freeze after a rollback is read
+        # from here too, so a phase edited in the store does not lift it
+        **({"environment": (record.get("data") or {}).get("environment")}
+           if record.get("type") == "rollout_created" else {}),
+        **({"reason": record.get("reason")}
+           if record.get("type") == "rollback_started" else {}),
+    }
+
+
 class FileWitness:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -80,21 +133,12 @@ class FileWitness:
         if why is not None:
             raise ConfigurationError(why)
 
-    def put(self, log: Path, record: dict[str, Any]) -> None:
-        line = canonical_json({
-            "log": str(log.resolve()),
-            "seq": record.get("seq"),
-            "hash": record.get("hash"),
-            "rollout_id": record.get("rollout_id"),
-            "type": record.get("type"),
-            "time": record.get("time"),
-            # which environment a rollout deploys to: the freeze after a rollback is read
-            # from here too, so a phase edited in the store does not lift it
-            **({"environment": (record.get("data") or {}).get("environment")}
-               if record.get("type") == "rollout_created" else {}),
-            **({"reason": record.get("reason")}
-               if record.get("type") == "rollback_started" else {}),
-        }) + "\n"
+    def problems(self) -> list[str]:
+        why = unprotected(self.path)
+        return [] if why is None else [why]
+
+    def put(self, log: str | Path, record: dict[str, Any]) -> None:
+        line = canonical_json(witness_entry(log, record)) + "\n"
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:

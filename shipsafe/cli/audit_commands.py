@@ -185,9 +185,9 @@ def _witness_problems(
 ) -> tuple[list[str], dict[str, set[str]]] | None:
     """Compare every log the trust root's witness lists with the witness (None: no witness).
     A rollout present in one and missing in the other, or a record that differs, is a
-    problem; so is a witness that is no witness (not append-only, not root's)."""
-    from shipsafe.audit.file import FileAuditLog
-    from shipsafe.audit.witness import compare, unprotected
+    problem; so is a witness that is no witness (a file not append-only or not root's, a
+    bucket without COMPLIANCE Object Lock) and a checkpoint someone tried to rewrite."""
+    from shipsafe.audit.witness import compare
     from shipsafe.cli.common import witness_of
 
     if trust_problem is not None:
@@ -195,19 +195,23 @@ def _witness_problems(
     witness = witness_of(root)
     if witness is None:
         return None
-    problems: list[str] = []
-    why = unprotected(witness.path)
-    if why is not None:
-        problems.append(why)
-
-    def read(log: str) -> list[dict[str, object]]:
-        try:
-            return [r for _, r in FileAuditLog(log).records() if r is not None]
-        except OSError as exc:
-            raise AuditError(f"cannot read the audit log {log}: {exc.strerror}") from None
-
-    result = compare(witness.entries(), read)
+    problems: list[str] = list(witness.problems())
+    try:
+        entries = witness.entries()
+    except AuditError as exc:
+        return [*problems, exc.message], {}
+    result = compare(entries, _read_log)
     return problems + result.problems, result.logs
+
+
+def _read_log(log: str) -> list[dict[str, object]]:
+    """The records of a witnessed log: a file, or the chain inside a team store (URL#audit)."""
+    from shipsafe.audit.file import FileAuditLog
+
+    try:
+        return [r for _, r in FileAuditLog(log).records() if r is not None]
+    except OSError as exc:
+        raise AuditError(f"cannot read the audit log {log}: {exc.strerror}") from None
 
 
 @audit_app.command("pending")

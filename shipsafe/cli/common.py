@@ -147,10 +147,16 @@ def audit_path(settings: Settings) -> Path:
 
 
 def witness_of(root: Any) -> Any:
-    """The audit witness the trust root names (a FileWitness), or None."""
+    """The audit witness the trust root names, or None: an S3 bucket with Object Lock
+    (s3://BUCKET/PREFIX, a team's witness: every machine's records go there) or an
+    append-only file (one machine)."""
     named = root.document.audit_witness if root is not None else None
     if not named:
         return None
+    if named.startswith("s3://"):
+        from shipsafe.audit.s3_witness import S3Witness  # boto3 only when one is named
+
+        return S3Witness.from_url(named)
     from shipsafe.audit.witness import FileWitness
 
     return FileWitness(named)

@@ -175,17 +175,24 @@ def sign_policy(
 @trust_app.command("set-witness")
 @exits
 def set_witness(
-    path: Annotated[str, typer.Argument(help="The append-only witness file ('' for none).")],
+    path: Annotated[str, typer.Argument(
+        help="The append-only witness file, or s3://BUCKET/PREFIX of a bucket with Object "
+        "Lock in COMPLIANCE mode ('' for none).")],
     sign_with: SignOpt,
     root: RootOpt = None,
 ) -> None:
-    """Name the audit witness every audit record is also appended to. Prepare it first, as
-    root: `install -m 0666 /dev/null PATH && chattr +a PATH` (ext4/xfs/btrfs; not tmpfs)."""
+    """Name the audit witness every audit record is also checkpointed to. Prepare it first:
+    a file, as root: `install -m 0666 /dev/null PATH && chattr +a PATH` (ext4/xfs/btrfs; not
+    tmpfs); a bucket: created with Object Lock and a COMPLIANCE default retention."""
     from shipsafe.audit.witness import unprotected
     from shipsafe.errors import UsageError
     from shipsafe.trust.root import parse_root_file
 
-    if path:
+    if path.startswith("s3://"):
+        from shipsafe.audit.s3_witness import S3Witness
+
+        S3Witness.from_url(path).check()  # exit 2 with one line unless COMPLIANCE
+    elif path:
         why = unprotected(Path(path))
         if why is not None:
             raise UsageError(why)

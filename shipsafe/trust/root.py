@@ -61,7 +61,9 @@ class TrustDocument(PlanModel):
     issued_at: str
     policy: dict[str, Any]
     actors: list[ActorKey] = Field(default_factory=list)
-    audit_witness: str | None = None  # an append-only file every audit record is witnessed in
+    # where every audit record is witnessed: an append-only file, or s3://BUCKET/PREFIX of a
+    # bucket with Object Lock in COMPLIANCE mode (shipsafe.audit.witness, .s3_witness)
+    audit_witness: str | None = None
 
 
 class TrustRootFile(PlanModel):

@@ -33,7 +33,7 @@ def write_trust_root(
     people: dict[str, tuple[str, list[str]]],
     serial: int = 1,
     path: Path | None = None,
-    witness: Path | None = None,
+    witness: Path | str | None = None,
 ) -> Path:
     """root/trust-root.yaml (or `path`), signed by root/keys/admin.key; keys are made as
     needed in root/keys/NAME.key|.pub."""
@@ -65,7 +65,7 @@ PERMISSIVE = 'apiVersion: shipsafe/v1\nkind: Policy\nenvironments: {"*": {}}\n'
 
 
 def permissive_trust_root(
-    where: Path, monkeypatch: Any, key: str | None = "ci-bot"
+    where: Path, monkeypatch: Any, key: str | None = "ci-bot", witness: str | None = None
 ) -> Path:
     """For tests of mechanics, not guardrails: a trust root that signs an empty policy, with
     keys for ci-bot (ci), bob (human) and helper (agent); this process acts with `key`.
@@ -74,7 +74,7 @@ def permissive_trust_root(
 
     people = {"ci-bot": ("ci", []), "bob": ("human", []), "helper": ("agent", [])}
     monkeypatch.setattr("shipsafe.trust.paths.TRUSTED_OWNERS", frozenset({0, os.geteuid()}))
-    root = write_trust_root(where, PERMISSIVE, people)
+    root = write_trust_root(where, PERMISSIVE, people, witness=witness)
     monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(root))
     monkeypatch.delenv("SHIPSAFE_POLICY", raising=False)
     if key is None:

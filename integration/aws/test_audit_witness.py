@@ -1,0 +1,123 @@
+"""The S3 Object Lock audit witness on the moto server: named in the trust root by an admin
+(`trust set-witness s3://...`, refused for a bucket that is not COMPLIANCE), written by every
+`shipsafe` process, read back with the AWS CLI, and compared by `audit verify`.
+
+What moto enforces of Object Lock is listed in integration/README.md ("moto and Object
+Lock"): deleting a locked version is refused, shortening its retention is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration.aws.awscli import AwsCli
+from integration.aws.rollouts import Shipsafe, render_plan
+from integration.aws.test_aws_rollouts import route53_world
+
+pytestmark = pytest.mark.integration
+
+TABLE = "shipsafe-state"
+BUCKET = "audit-witness"
+
+
+def make_bucket(aws: AwsCli, name: str, mode: str) -> None:
+    aws("s3api", "create-bucket", "--bucket", name, "--object-lock-enabled-for-bucket")
+    aws("s3api", "put-object-lock-configuration", "--bucket", name,
+        "--object-lock-configuration",
+        json.dumps({"ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": mode, "Days": 7}}}))
+
+
+def admin(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shipsafe", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def own_root(trust_root: Path, tmp_path: Path, aws_env: dict[str, str]) -> Path:
+    """A copy of the session's trust root this test's admin may change (root-owned dir)."""
+    etc = tmp_path / "etc"
+    etc.mkdir(mode=0o755)
+    copy = etc / "trust.yaml"
+    shutil.copy2(trust_root, copy)
+    return copy
+
+
+def set_witness(root: Path, url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    keys = Path(os.environ["SHIPSAFE_TEST_KEYS"])  # integration/conftest.py's admin key
+    return admin(env, "trust", "set-witness", url, "--root", str(root),
+                 "--sign-with", str(keys / "admin.key"))
+
+
+def test_a_deploy_checkpoints_every_record_into_the_locked_bucket_and_verify_compares(
+    boto: Any, aws: AwsCli, aws_env: dict[str, str], own_root: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, **aws_env}
+    make_bucket(aws, "governance-bucket", "GOVERNANCE")
+    refused = set_witness(own_root, "s3://governance-bucket/prod", env)
+    assert refused.returncode == 2, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "GOVERNANCE, not COMPLIANCE" in refused.stderr
+
+    make_bucket(aws, BUCKET, "COMPLIANCE")
+    named = set_witness(own_root, f"s3://{BUCKET}/prod", env)
+    assert named.returncode == 0, named.stderr
+
+    shipsafe = Shipsafe({**aws_env, "SHIPSAFE_TRUST_ROOT": str(own_root)}, TABLE,
+                        tmp_path / "audit.jsonl")
+    assert shipsafe.init_store().code == 0
+    world = route53_world(boto)
+    plan = render_plan("aws-route53-weighted", world, tmp_path, pause="1s")
+    finished = shipsafe.run("deploy", str(plan))
+    assert finished.code == 0, finished.transcript()
+
+    local = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    versions = aws("s3api", "list-object-versions", "--bucket", BUCKET, "--prefix", "prod/")
+    keys = sorted(v["Key"] for v in versions["Versions"])
+    assert len(keys) == len(local)
+    assert all(f"hash={rec['hash']}" in key for rec, key in zip(local, keys, strict=True))
+    head = aws("s3api", "head-object", "--bucket", BUCKET, "--key", keys[0])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+
+    # the deploying user's own credentials cannot delete a checkpoint
+    first = versions["Versions"][0]
+    with pytest.raises(AssertionError, match="AccessDenied"):
+        aws("s3api", "delete-object", "--bucket", BUCKET, "--key", first["Key"],
+            "--version-id", first["VersionId"])
+
+    verify = ["audit", "verify", "-o", "human"]
+    good = shipsafe.run(*verify)
+    assert good.code == 0, good.transcript()
+    assert f"witness agrees with {(tmp_path / 'audit.jsonl').resolve()}" in good.transcript()
+
+    # a rollout kept out of the main log, then its log removed: the witness still names it
+    world2 = route53_world_again(boto, world)
+    plan2 = render_plan("aws-route53-weighted", world2, tmp_path, service="app2", pause="1s")
+    hidden = shipsafe.run("deploy", str(plan2), "--audit-log", str(tmp_path / "elsewhere.jsonl"))
+    assert hidden.code == 0, hidden.transcript()
+    (tmp_path / "elsewhere.jsonl").unlink()
+    bad = shipsafe.run(*verify)
+    assert bad.code == 5, bad.transcript()
+    assert hidden.rollout_id in bad.transcript() and "elsewhere.jsonl" in bad.transcript()
+
+
+def route53_world_again(boto: Any, world: dict[str, str]) -> dict[str, str]:
+    """The same records put back on blue (the first rollout promoted green)."""
+    r53 = boto.client("route53")
+    zone = world["HOSTED_ZONE_ID"]
+    changes = [
+        {"Action": "UPSERT", "ResourceRecordSet": {
+            "Name": "app.example.com", "Type": "A", "SetIdentifier": sid, "Weight": weight,
+            "TTL": 30, "ResourceRecords": [{"Value": ip}]}}
+        for sid, weight, ip in (("blue", 100, "10.0.0.1"), ("green", 0, "10.0.0.2"))
+    ]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+    return world
