@@ -172,6 +172,13 @@ class StoreError(ShipsafeError):
     code = "store.failed"
 
 
+class StoreLocked(StoreError):
+    """The SQLite store stayed write-locked by another process for the whole busy timeout (a
+    driver frozen inside a write transaction, say). It can still be read (WAL)."""
+
+    code = "store.locked"
+
+
 class StoreUnopenable(StoreError):
     """The state store named by --state / SHIPSAFE_STATE cannot be opened or created (a
     directory that cannot be made, a file that cannot be opened). Nothing was read or

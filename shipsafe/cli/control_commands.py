@@ -24,7 +24,7 @@ from shipsafe.cli.common import (
     exits,
 )
 from shipsafe.cli.naming import EnvOpt, RolloutArg
-from shipsafe.errors import ExitCode
+from shipsafe.errors import ExitCode, StoreLocked
 
 IdArg = RolloutArg
 DetachOpt = Annotated[
@@ -67,6 +67,11 @@ def act(
             from shipsafe.cli.recheck import recheck
 
             recheck(s, s.ctx.store.get_rollout(rollout_id))
+        if kind == CommandKind.ROLLBACK and rollout_id in s.journal_applied:
+            record = s.ctx.store.get_rollout(rollout_id)
+            s.say(f"rollback: the journaled rollback was recorded; {outcome_line(record)}",
+                  outcome_style(record))
+            raise typer.Exit(exit_code_for(record, asked_to_end=True))
         waiting = LeaseWait(s, rollout_id, kind.value)
         try:
             result = submit_command(
@@ -79,6 +84,12 @@ def act(
                 driver=lambda engine, detach=False: drive_to_end(s, engine, detach),
                 on_wait=waiting,
             )
+        except StoreLocked as locked:
+            if kind != CommandKind.ROLLBACK:
+                raise
+            from shipsafe.cli.locked_rollback import restore_while_locked
+
+            raise restore_while_locked(s.ctx, rollout_id, args.get("reason"), locked) from None
         finally:
             waiting.close()
         record = s.ctx.store.get_rollout(result.record_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,9 @@ class Session:
     # the trust root or the store's pinned policy did not verify: everything that moves
     # traffic forward or grants anything refuses with it (rollback and abort still work)
     trust_error: PolicyViolation | None = None
+    # rollouts whose rollback, journaled while the store was locked, was recorded (and
+    # finished) as this session opened the store (cli/locked_rollback.py)
+    journal_applied: list[str] = field(default_factory=list)
 
     def require_trust(self) -> None:
         if self.trust_error is not None:
@@ -96,8 +99,6 @@ def session(
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
         subscribers: list[Any] = [audit, notifier]
-        if render_events:
-            subscribers.append(renderer)
         clock = clock or SystemClock()
         if isinstance(renderer, HumanRenderer):
             clock = ProgressClock(clock, renderer.heartbeat)
@@ -111,7 +112,14 @@ def session(
             approvals=verifier_for(root),
             proofs=credentials.proofs,
         )
-        yield Session(settings, ctx, renderer, audit, root, trust_error)
+        from shipsafe.cli.locked_rollback import apply_journal
+
+        # before anything else; its events go to the store, the audit and the webhooks (one
+        # line on stderr says it), not into this command's own output
+        applied = apply_journal(ctx, _warn)
+        if render_events:
+            subscribers.append(renderer)
+        yield Session(settings, ctx, renderer, audit, root, trust_error, applied)
     finally:
         if isinstance(renderer, HumanRenderer):
             renderer.close()

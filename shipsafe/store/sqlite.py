@@ -20,6 +20,7 @@ from shipsafe.errors import (
     NotAShipsafeStore,
     RolloutNotFound,
     StoreError,
+    StoreLocked,
     StoreUnopenable,
     UsageError,
 )
@@ -42,8 +43,11 @@ from shipsafe.store.base import (
     lock_outcome,
     locked_message,
 )
+from shipsafe.store.pending_journal import PendingJournal
 
 SCHEMA_VERSION = "1"
+# how long a write waits for another process's write transaction before it gives up
+BUSY_TIMEOUT_SECONDS = 10.0
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -131,7 +135,8 @@ class SQLiteStore:
                 ) from None
         try:
             conn = sqlite3.connect(
-                str(p), timeout=10.0, isolation_level=None, check_same_thread=False
+                str(p), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise StoreUnopenable(f"{p}: cannot open the state store: {exc}") from None
@@ -145,7 +150,7 @@ class SQLiteStore:
 
     def _prepare(self) -> None:
         try:
-            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             tables = {
                 row[0]
                 for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -211,11 +216,26 @@ class SQLiteStore:
         self.fence = fence
 
     def check_fence(self) -> None:
+        """Before a router write: the epoch is still ours, and no rollback of this lock's
+        rollout was journaled while the store was locked (an on-call rollback restored the
+        router while this driver was frozen inside a write: it must not move traffic)."""
         fence = self.fence
         if fence is None:
             return
+        restored = self.journal.pending_for(fence.key, fence.epoch)
+        if restored is not None:
+            raise LeaseLost(
+                f"rollout {restored.get('rollout_id')} was rolled back by "
+                f"{restored.get('by', 'another process')} while this store was locked "
+                f"(journaled in {self.journal.path}): this driver stops without writing"
+            )
         rows = self._query(_SELECT_LOCK, (fence.key,))
         self._refuse_stale(fence, rows[0] if rows else None)
+
+    @property
+    def journal(self) -> PendingJournal:
+        """Rollbacks done while the store was write-locked, to be recorded when it is free."""
+        return PendingJournal.beside(self.path)
 
     def _check_fence_in(self, c: sqlite3.Connection) -> None:
         fence = self.fence
@@ -252,6 +272,13 @@ class SQLiteStore:
                 self._rollback_quietly()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreLocked(
+                        f"{self.path}: cannot write the state store: {exc} (another process "
+                        f"held its write lock for {BUSY_TIMEOUT_SECONDS:g}s)"
+                    ) from exc
+                raise StoreError(f"{self.path}: cannot write the state store: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot write the state store: {exc}") from exc
             try:
