@@ -70,6 +70,42 @@ class StoreAuditLog(FileAuditLog):
             self._mirror(i, mirror, chained)
         return chained
 
+    def repair(self, actor: str, accept_current: str | None = None) -> dict[str, Any] | None:
+        """`shipsafe audit repair` for the chain in the store, as for a file log: records past
+        the head (a writer killed between its record and the head) are accepted only when each
+        is an event the store holds; the store's events of those rollouts that the chain
+        lacks are chained on; then one audit_repaired record. With a human's reason, a chain
+        that no longer matches its head is re-anchored. Returns the audit_repaired record, or
+        None when there was nothing to repair. Raises AuditError."""
+        from shipsafe.audit.anchor import Anchor
+        from shipsafe.audit.event_record import event_record
+        from shipsafe.audit.repair import plan_repair, verify_list
+
+        store = self.team_store
+        try:
+            head = store.get_meta(HEAD)
+            seq, digest = _parse(head)
+            anchor = Anchor(seq, digest, seq) if head else None
+            records = [rec or {} for _, rec in self.records()]
+            verification = verify_list(records, anchor)
+            repair = plan_repair(records, verification, anchor, store, actor,
+                                 "shipsafe audit repair", accept_current=accept_current)
+            if not repair.needed:
+                return None
+            # the head moves over what was accepted; a writer that moved it meanwhile wins
+            # and the repair is asked for again
+            try:
+                store.set_meta(HEAD, f"{verification.head_seq}:{verification.head_hash}", head)
+            except ConflictError:
+                raise AuditError(
+                    f"{self.location}: the audit head moved while repairing; run it again"
+                ) from None
+        except StoreError as exc:
+            raise AuditError(f"cannot repair the audit log in {store.url}: {exc}") from exc
+        for event in repair.events:
+            self.append(event_record(event))
+        return self.append(repair.note)
+
     def _advance(self, seq: int, head: str | None) -> None:
         raw = self.team_store.get_meta(_record_key(seq))
         if raw is None:

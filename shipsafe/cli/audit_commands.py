@@ -144,9 +144,6 @@ def repair(
     store = open_store(settings.state, create=False)
     try:
         log = open_audit(settings, store)
-        if getattr(log, "location", None):
-            raise UsageError("audit repair works on a file log; a team store's chain is "
-                             "finished by its next writer")
         root, trust_problem = _trust_root(store)
         if trust_problem is not None:
             raise PolicyViolation(trust_problem)
@@ -158,15 +155,16 @@ def repair(
         result = log.verify(root)
     finally:
         store.close()
+    where = getattr(log, "location", None) or log.path
     if settings.json:
         typer.echo(json.dumps({"kind": "result", "repaired": done is not None,
                                "record": done, "ok": result.ok, "records": result.count}))
     elif done is None:
-        typer.echo(f"{log.path}: nothing to repair ({result.count} records, anchored head)")
+        typer.echo(f"{where}: nothing to repair ({result.count} records, anchored head)")
     else:
-        typer.echo(f"{log.path}: {done['message']}; anchored at record {done['seq']}")
+        typer.echo(f"{where}: {done['message']}; anchored at record {done['seq']}")
     if not result.ok:
-        raise AuditError(f"{log.path}: still broken after the repair: {result.problems[0]}")
+        raise AuditError(f"{where}: still broken after the repair: {result.problems[0]}")
 def _trust_root(store: object) -> tuple[TrustRoot | None, str | None]:
     """The trust root in force (its keys check the signatures of records past the anchor,
     and it names the witness), or the reason it does not verify."""
