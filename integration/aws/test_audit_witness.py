@@ -121,3 +121,25 @@ def route53_world_again(boto: Any, world: dict[str, str]) -> dict[str, str]:
     ]
     r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
     return world
+
+
+def test_a_team_stores_chain_is_checkpointed_to_the_same_witness(
+    boto: Any, aws: AwsCli, aws_env: dict[str, str], own_root: Path, tmp_path: Path
+) -> None:
+    make_bucket(aws, BUCKET, "COMPLIANCE")
+    named = set_witness(own_root, f"s3://{BUCKET}/team", {**os.environ, **aws_env})
+    assert named.returncode == 0, named.stderr
+    shipsafe = Shipsafe({**aws_env, "SHIPSAFE_TRUST_ROOT": str(own_root)}, TABLE,
+                        tmp_path / "unused.jsonl")
+    del shipsafe.env["SHIPSAFE_AUDIT_LOG"]  # the team store's own chain, in DynamoDB
+    assert shipsafe.init_store().code == 0
+    world = route53_world(boto)
+    finished = shipsafe.run("deploy", str(render_plan("aws-route53-weighted", world, tmp_path,
+                                                      pause="1s")))
+    assert finished.code == 0, finished.transcript()
+    versions = aws("s3api", "list-object-versions", "--bucket", BUCKET, "--prefix", "team/")
+    logs = {v["Key"].split("/")[1] for v in versions["Versions"]}
+    assert logs == {f"dynamodb%3A%2F%2F{TABLE}%23audit"}
+    good = shipsafe.run("audit", "verify", "-o", "human")
+    assert good.code == 0, good.transcript()
+    assert f"witness agrees with dynamodb://{TABLE}#audit: 1 rollout(s)" in good.transcript()

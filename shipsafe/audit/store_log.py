@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from shipsafe.audit.chain import GENESIS, Verification, chain, verify_records
 from shipsafe.audit.file import AuditMirror, FileAuditLog
 from shipsafe.audit.signature import RecordSigner
+from shipsafe.audit.witness import AuditWitness
 from shipsafe.errors import AuditError, ConflictError, StoreError
 from shipsafe.records import canonical_json
 from shipsafe.store.base import StateStore
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
 
 HEAD = "audit:head"
 ATTEMPTS = 50
+
+
+def log_url(store_url: str) -> str:
+    """How a witness names the chain inside a team store."""
+    return f"{store_url}#audit"
+
+
+def is_log_url(log: str) -> bool:
+    return "://" in log and log.endswith("#audit")
 
 
 def _record_key(seq: int) -> str:
@@ -41,10 +51,12 @@ class StoreAuditLog(FileAuditLog):
         store: StateStore,
         mirrors: list[AuditMirror] | None = None,
         signer: RecordSigner | None = None,
+        witness: AuditWitness | None = None,
     ) -> None:
-        super().__init__(f"{store.url}#audit", store, mirrors, signer=signer)
+        super().__init__(f"{store.url}#audit", store, mirrors, witness=witness, signer=signer)
         self.team_store = store
         self.location = f"{store.url} (audit records in the store)"
+        self.log_id = log_url(store.url)  # how the witness names this chain
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         store = self.team_store
@@ -66,6 +78,8 @@ class StoreAuditLog(FileAuditLog):
                 raise AuditError(f"{self.location}: too much contention to append")
         except StoreError as exc:
             raise AuditError(f"cannot write the audit log in {store.url}: {exc}") from exc
+        if self.witness is not None:  # the trust root's witness: the same for every machine
+            self.witness.put(self.log_id, chained)
         for i, mirror in enumerate(self.mirrors):
             self._mirror(i, mirror, chained)
         return chained

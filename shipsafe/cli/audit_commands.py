@@ -205,7 +205,22 @@ def _witness_problems(
 def _read_log(log: str) -> list[dict[str, object]]:
     """The records of a witnessed log: a file, or the chain inside a team store (URL#audit)."""
     from shipsafe.audit.file import FileAuditLog
+    from shipsafe.audit.store_log import StoreAuditLog, is_log_url
 
+    if is_log_url(log):
+        from shipsafe.errors import ShipsafeError
+        from shipsafe.store import open_store
+
+        try:
+            store = open_store(log.removesuffix("#audit"), create=False)
+        except ShipsafeError as exc:
+            raise AuditError(f"cannot read the audit log {log}: {exc.message}") from None
+        try:
+            return [r for _, r in StoreAuditLog(store).records() if r is not None]
+        except ShipsafeError as exc:
+            raise AuditError(f"cannot read the audit log {log}: {exc.message}") from None
+        finally:
+            store.close()
     try:
         return [r for _, r in FileAuditLog(log).records() if r is not None]
     except OSError as exc:

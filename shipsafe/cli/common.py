@@ -130,7 +130,7 @@ def open_audit(
     if settings.audit_log is None and store is not None and "://" in store.url:
         from shipsafe.audit.store_log import StoreAuditLog
 
-        return StoreAuditLog(store, mirrors, signer=signer)
+        return StoreAuditLog(store, mirrors, signer=signer, witness=witness)
     return FileAuditLog(audit_path(settings), store, mirrors=mirrors, witness=witness,
                         signer=signer)
 
