@@ -132,7 +132,8 @@ def repair(
 ) -> None:
     """Re-anchor a log that got ahead of its anchor (a process killed between writing a
     record and moving the anchor): the records past the anchor must be events the state store
-    holds; stored events the log lacks are chained on. Every repair is an audit record."""
+    holds; stored events the log lacks are chained on. Every repair is an audit record. The
+    file log, or with --state dynamodb://TABLE the chain in the table."""
     from shipsafe.cli.common import open_audit
     from shipsafe.errors import PolicyViolation, UsageError
     from shipsafe.identity import resolve_actor
