@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from shipsafe.engine import commands
 from shipsafe.engine.control import start_deploy, submit_command
 from shipsafe.engine.phases import ON_COMMAND, TRANSITIONS
 from shipsafe.errors import WrongPhase
@@ -56,6 +55,6 @@ def test_every_phase_and_command_pair_does_what_the_table_says(
         Command(rollout_id=engine.record.id, kind=kind, actor=ALICE,
                 created_at=engine.now(), args={})
     )
-    commands.apply_pending(engine, engine.now())
+    engine.apply_commands(engine.now())
     assert engine.record.phase == target
     assert store.pending_commands(engine.record.id) == []

@@ -187,7 +187,7 @@ def _refuse(
         summary,
         data={"findings": [f.to_json() for f in stopping], "exit_code": 2 if violation else 6},
     )
-    engine._to(Phase.ABORTED, reason, summary)
+    engine.transition(Phase.ABORTED, reason, summary)
     engine.save()
     engine.emit(EventType.ROLLOUT_FINISHED, reason, summary, data={"phase": "aborted"})
     header = f"{engine.record.id}: deploy refused, nothing was changed"
@@ -216,7 +216,7 @@ def _refuse_locked(
     _created(engine, decision, substitutions)
     summary = f"refused: {exc.message}"
     engine.emit(EventType.DEPLOY_REFUSED, Reason.LOCKED, summary, data={"exit_code": 6})
-    engine._to(Phase.ABORTED, Reason.LOCKED, summary)
+    engine.transition(Phase.ABORTED, Reason.LOCKED, summary)
     engine.save()
     engine.emit(EventType.ROLLOUT_FINISHED, Reason.LOCKED, summary, data={"phase": "aborted"})
     exc.rollout_id = engine.record.id

@@ -14,17 +14,6 @@ if TYPE_CHECKING:
     from shipsafe.engine.rollout import RolloutEngine
 
 
-def begin(
-    engine: RolloutEngine, reason: Reason, message: str, end: Phase = Phase.ROLLED_BACK
-) -> None:
-    engine.runtime.rollback_reason = reason
-    engine.runtime.rollback_message = message
-    engine.runtime.end_phase = end
-    engine.runtime.restore_attempts = 0
-    engine._to(Phase.ROLLING_BACK, reason, message)
-    engine.emit(EventType.ROLLBACK_STARTED, reason, message)
-
-
 def router_for_restore(engine: RolloutEngine) -> TrafficRouter:
     """Built from the stored snapshot alone (not the plan): rollback needs nothing else."""
     snapshot = engine.ctx.store.get_snapshot(engine.record.id)
@@ -39,18 +28,18 @@ def run(engine: RolloutEngine) -> None:
     snapshot = engine.ctx.store.get_snapshot(engine.record.id)
     if snapshot is None:
         message = "nothing to restore: no traffic had moved"
-        engine._to(end, Reason.RESTORED, message)
+        engine.transition(end, Reason.RESTORED, message)
         engine.emit(EventType.ROLLBACK_FINISHED, Reason.RESTORED, message)
         return
     router = engine.ctx.providers.router(snapshot.router, snapshot.config)
-    op = engine._operation("restore", {"checksum": snapshot.checksum})
+    op = engine.operation("restore", {"checksum": snapshot.checksum})
     try:
         if snapshot.blue and not _router_equals(router, snapshot):
             bluegreen.still_blue(engine, snapshot)  # never cut back to a changed blue
         router.restore(snapshot.state)
         actual = router.read_state()
     except ProviderError as exc:
-        engine._finish(op, OperationOutcome.ERROR, str(exc))
+        engine.finish(op, OperationOutcome.ERROR, str(exc))
         engine.runtime.restore_attempts += 1
         if engine.runtime.restore_attempts < engine.ctx.restore_attempts:
             engine.provider_error("router", exc)
@@ -58,18 +47,18 @@ def run(engine: RolloutEngine) -> None:
         failed(engine, Reason.RESTORE_ERROR, f"cannot restore the snapshot: {exc}")
         return
     except BlueCheckFailed as exc:
-        engine._finish(op, OperationOutcome.ERROR, exc.message)
+        engine.finish(op, OperationOutcome.ERROR, exc.message)
         failed(engine, exc.reason, exc.message)
         return
     if Snapshot.checksum_of(snapshot.router, snapshot.config, actual) != snapshot.checksum:
-        engine._finish(op, OperationOutcome.ERROR, f"router reads {actual}")
+        engine.finish(op, OperationOutcome.ERROR, f"router reads {actual}")
         failed(
             engine,
             Reason.RESTORE_MISMATCH,
             f"after restore the router reads {actual}, the snapshot says {snapshot.state}",
         )
         return
-    engine._finish(op, OperationOutcome.OK, "router equals the snapshot")
+    engine.finish(op, OperationOutcome.OK, "router equals the snapshot")
     engine.runtime.canary_weight = None
     engine.runtime.step = None
     data_not_back = migrations.undo(engine)
@@ -77,7 +66,7 @@ def run(engine: RolloutEngine) -> None:
         failed(engine, Reason.MIGRATION_FAILED, data_not_back)
         return
     message = f"traffic restored to the snapshot and verified ({snapshot.checksum[:12]})"
-    engine._to(end, Reason.RESTORED, message)
+    engine.transition(end, Reason.RESTORED, message)
     engine.emit(
         EventType.ROLLBACK_FINISHED,
         Reason.RESTORED,
@@ -101,7 +90,7 @@ def _router_equals(router: TrafficRouter, snapshot: Snapshot) -> bool:
 
 
 def failed(engine: RolloutEngine, reason: Reason, message: str) -> None:
-    engine._to(Phase.ROLLBACK_FAILED, reason, message)
+    engine.transition(Phase.ROLLBACK_FAILED, reason, message)
     engine.emit(EventType.ROLLBACK_FAILED, reason, message + " - page a human")
     engine.emit(
         EventType.ROLLOUT_FINISHED, reason, message, data={"phase": Phase.ROLLBACK_FAILED.value}

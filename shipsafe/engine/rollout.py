@@ -19,6 +19,19 @@ from typing import Any
 from shipsafe.engine import analysis, commands, evidence, judging, preflight, rollback, steps
 from shipsafe.engine.context import EngineContext
 from shipsafe.engine.events import EventBus
+from shipsafe.engine.intents import (
+    Announce,
+    ClearHolds,
+    CompleteStep,
+    Intent,
+    PauseIntent,
+    RecordApproval,
+    RequestRollback,
+    ResetInconclusiveBreakers,
+    RestartStep,
+    Transition,
+    Waive,
+)
 from shipsafe.engine.phases import transition
 from shipsafe.errors import (
     AuditError,
@@ -26,6 +39,7 @@ from shipsafe.errors import (
     EvidenceMissing,
     PreflightError,
     ProviderError,
+    UsageError,
 )
 from shipsafe.plan.analysis import ROUTER_COUNTERS
 from shipsafe.plan.models import Plan, plan_from_record
@@ -35,6 +49,8 @@ from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import (
     AnalysisPhase,
     AnalysisRunState,
+    Approval,
+    Command,
     Event,
     EventType,
     Guardrails,
@@ -156,7 +172,8 @@ class RolloutEngine:
         self.record.updated_at = self.now()
         self.record = self.ctx.store.save_rollout(self.record)
 
-    def _to(self, phase: Phase, reason: Reason, message: str) -> None:
+    def transition(self, phase: Phase, reason: Reason, message: str) -> None:
+        """Change phase through the one transition table (engine/phases.py)."""
         transition(self.record, phase, reason, message, self.emit)
         if phase.terminal:
             self.record.finished_at = self.now()
@@ -218,6 +235,10 @@ class RolloutEngine:
             and payload.get("plan_digest") == record.plan_digest
         )
 
+    def verify_approval(self, gate: str, command: Command, now: datetime) -> Approval:
+        """The approval `command` gives `gate`, verified now (ApprovalRefused: why not)."""
+        return self.ctx.approvals.verify(self.record, gate, command, now)
+
     def approval_count(self, gate: str) -> int:
         """Distinct approvers of a gate whose approvals verify now, from their signatures:
         one person approving twice counts once, a row nobody signed counts for nothing."""
@@ -260,9 +281,6 @@ class RolloutEngine:
         assert op.id is not None
         self.ctx.store.finish_operation(op.id, outcome, detail, self.now())
 
-    _operation = operation
-    _finish = finish
-
     def weight_read_back(self, weight: int) -> None:
         """The router reads back `weight`: evidence starts afresh at it, taken from now; the
         breakers start at the first weight read back (after the plan's warm-up)."""
@@ -297,9 +315,9 @@ class RolloutEngine:
 
     def begin_promoting(self) -> None:
         if self.record.phase != Phase.PROMOTING:
-            self._to(Phase.PROMOTING, Reason.STEPS_COMPLETE, "all steps done; promoting")
+            self.transition(Phase.PROMOTING, Reason.STEPS_COMPLETE, "all steps done; promoting")
 
-    def waive(self, names: list[str], who: str) -> None:
+    def _waive(self, names: list[str], who: str) -> None:
         """A human accepted step analyses at this weight without evidence (recorded)."""
         if self.runtime.evidence is None or not names:
             return
@@ -313,6 +331,7 @@ class RolloutEngine:
                 f"{self.runtime.evidence.weight}% by {who}",
                 data={"waived": waived, "by": who},
             )
+
     def set_weight(self, weight: int, promote: bool = False) -> None:
         """The one way the canary's weight changes during a rollout (rollback restores the
         snapshot instead). An increase, or promote, without evidence is refused here too."""
@@ -325,13 +344,13 @@ class RolloutEngine:
             )
         self.emit(EventType.WEIGHT_INTENT, data={"weight": weight})
         self.fence(weight)  # read the router first: another writer stops us here, unwritten
-        op = self._operation("set_weight", {"weight": weight})
+        op = self.operation("set_weight", {"weight": weight})
         try:
             self.router.set_weight(weight)
         except ProviderError as exc:
-            self._finish(op, OperationOutcome.ERROR, str(exc))
+            self.finish(op, OperationOutcome.ERROR, str(exc))
             raise
-        self._finish(op, OperationOutcome.OK)
+        self.finish(op, OperationOutcome.OK)
         self.emit(EventType.WEIGHT_SET, message=f"canary {weight}%", data={"weight": weight})
 
     def fence(self, weight: int) -> None:
@@ -374,16 +393,16 @@ class RolloutEngine:
             self.take_snapshot()
         except (PreflightError, ConfigurationError) as exc:
             self.emit(EventType.PREFLIGHT_FAILED, Reason.PREFLIGHT_FAILED, str(exc))
-            self._to(Phase.ABORTED, Reason.PREFLIGHT_FAILED, str(exc))
+            self.transition(Phase.ABORTED, Reason.PREFLIGHT_FAILED, str(exc))
             self.save()
             raise
         unaudited = self.bus.take_failures()
         if unaudited:
             message = f"the audit log cannot be written ({unaudited[0]}); nothing was changed"
-            self._to(Phase.ABORTED, Reason.AUDIT_FAILED, message)
+            self.transition(Phase.ABORTED, Reason.AUDIT_FAILED, message)
             self.save()
             raise AuditError(message)
-        self._to(Phase.PROGRESSING, Reason.STARTED, f"rolling out {self.record.version}")
+        self.transition(Phase.PROGRESSING, Reason.STARTED, f"rolling out {self.record.version}")
         # preflight read the canary at 0%: what is measured from here is evidence at 0%
         # (blue/green's preview analysis); breakers start once traffic has moved
         self.runtime.evidence = evidence.at_weight(0, self.now(), self.plan, breakers=False)
@@ -398,7 +417,7 @@ class RolloutEngine:
                 detail = f"router reads canary {self.router_for_restore().get_weight()}%"
             except ProviderError as exc:
                 detail = f"router unreadable: {exc}"
-            self._finish(op, OperationOutcome.INTERRUPTED, detail)
+            self.finish(op, OperationOutcome.INTERRUPTED, detail)
             self.emit(
                 EventType.RECONCILED,
                 message=f"{op.kind} {op.params} was interrupted; {detail}",
@@ -411,7 +430,7 @@ class RolloutEngine:
         """One pass of the control loop. Returns when the next look is due (None: no timer)."""
         self._tick_results.clear()
         self._audit_or_roll_back()
-        commands.apply_pending(self, self.now())
+        self.apply_commands(self.now())
         if self.record.phase in WATCHED:
             self._watch_breakers(self.now())
         wake = None
@@ -431,6 +450,57 @@ class RolloutEngine:
             if t is not None and self.record.phase in WATCHED
         ]
         return min(timers, default=None)
+
+    # commands from any process, and the intents they return ----------------------------
+    def apply_commands(self, now: datetime) -> None:
+        for command in self.ctx.store.pending_commands(self.record.id):
+            try:
+                decision = commands.decide(self, command, now)
+            except UsageError as exc:
+                result = f"refused: {exc}"
+            else:
+                self.apply(decision.intents)
+                result = decision.result
+            assert command.id is not None
+            self.ctx.store.mark_command_applied(command.id, result, now)
+            self.emit(
+                EventType.COMMAND_APPLIED,
+                message=f"{command.kind.value} by {command.actor.label()}: {result}",
+                data={"command": command.kind.value, "by": command.actor.id, "result": result},
+            )
+
+    def apply(self, intents: tuple[Intent, ...] | list[Intent]) -> None:
+        """The one place a command's decision changes the rollout, intent by intent."""
+        for intent in intents:
+            if isinstance(intent, Transition):
+                self.transition(intent.to, intent.reason, intent.message)
+            elif isinstance(intent, PauseIntent):
+                self._pause(intent.phase, intent.reason, intent.message)
+            elif isinstance(intent, CompleteStep):
+                self._complete_step(intent.message)
+            elif isinstance(intent, RestartStep):
+                at = intent.at or self.now()
+                self.record.step_index = intent.index
+                self.runtime.step = steps.enter(self, self.steps[intent.index], intent.index, at)
+            elif isinstance(intent, RequestRollback):
+                self.begin_rollback(intent.reason, intent.message, intent.end)
+            elif isinstance(intent, ResetInconclusiveBreakers):
+                if self.runtime.breakers is not None:
+                    self.runtime.breakers = analysis.reset_inconclusive(
+                        self.runtime.breakers, intent.at
+                    )
+            elif isinstance(intent, ClearHolds):
+                if self.runtime.step is not None:
+                    self.runtime.step.detail.pop("held_since", None)
+                    self.runtime.step.detail.pop("announced", None)
+            elif isinstance(intent, Waive):
+                self._waive(list(intent.names), intent.who)
+            elif isinstance(intent, RecordApproval):
+                self.ctx.store.add_approval(intent.approval)
+            elif isinstance(intent, Announce):
+                self.emit(intent.type, intent.reason, intent.message, intent.data or None)
+            else:  # pragma: no cover - mypy checks the union is exhausted
+                raise TypeError(f"unknown intent {intent!r}")
 
     def _audit_or_roll_back(self) -> bool:
         """Fail closed on the audit: a rollout that cannot be audited goes no further (it is
@@ -491,7 +561,7 @@ class RolloutEngine:
             outcome = steps.progress(self, step, state, self.now())
             if outcome.kind == "done":
                 if self.record.phase == Phase.AWAITING_APPROVAL:
-                    self._to(Phase.PROGRESSING, Reason.APPROVED, outcome.message)
+                    self.transition(Phase.PROGRESSING, Reason.APPROVED, outcome.message)
                 if isinstance(step, PromoteStep):
                     self._promoted()
                     return None
@@ -516,7 +586,7 @@ class RolloutEngine:
     def _pause(self, phase: Phase, reason: Reason, message: str) -> None:
         self.runtime.pause_reason = reason
         self.runtime.pause_message = message
-        self._to(phase, reason, message)
+        self.transition(phase, reason, message)
 
     # analysis -------------------------------------------------------------------------
     def _query_once(self, source: str, query: MetricQuery) -> QueryResult:
@@ -645,7 +715,7 @@ class RolloutEngine:
     def _promoted(self) -> None:
         self.emit(EventType.STEP_COMPLETED, message="promoted", data={"step": len(self.steps)})
         self.runtime.step = None
-        self._to(Phase.SUCCEEDED, Reason.VERIFIED, f"{self.record.version} promoted")
+        self.transition(Phase.SUCCEEDED, Reason.VERIFIED, f"{self.record.version} promoted")
         self.emit(
             EventType.ROLLOUT_FINISHED,
             Reason.VERIFIED,
@@ -655,7 +725,13 @@ class RolloutEngine:
 
     # rollback (engine/rollback.py) ------------------------------------------------------
     def begin_rollback(self, reason: Reason, message: str, end: Phase = Phase.ROLLED_BACK) -> None:
-        rollback.begin(self, reason, message, end)
+        """Roll back at this tick (engine/rollback.py restores); the rollout ends in `end`."""
+        self.runtime.rollback_reason = reason
+        self.runtime.rollback_message = message
+        self.runtime.end_phase = end
+        self.runtime.restore_attempts = 0
+        self.transition(Phase.ROLLING_BACK, reason, message)
+        self.emit(EventType.ROLLBACK_STARTED, reason, message)
 
     def router_for_restore(self) -> TrafficRouter:
         return rollback.router_for_restore(self)
