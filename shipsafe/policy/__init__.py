@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shipsafe.errors import PolicyViolation
 from shipsafe.plan.models import Plan
@@ -30,6 +30,7 @@ from shipsafe.policy.runtime_rules import (
     target_of,
 )
 from shipsafe.policy.stricter import stricter
+from shipsafe.policy.verifier import policy_from_mapping, verifier_for
 from shipsafe.records import GuardGate, Guardrails, TrustedKey, sha256_hex
 from shipsafe.store.base import StateStore
 
@@ -81,35 +82,15 @@ def _parse(text: str, source: str) -> Policy:
         raise PolicyViolation(f"invalid policy {source}", problems) from None
 
 
-def _from_mapping(data: Any, source: str) -> Policy:
-    from pydantic import ValidationError
-
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise PolicyViolation(f"{source}: policy.{where}: {first['msg']}") from None
-
-
 def root_policy(root: TrustRoot | None) -> LoadedPolicy:
     """The trust root's signed policy and keys; the built-in policy and no keys at all
     without a root."""
     if root is None:
         return builtin_policy()
     where = f"trust root {root.source}"
-    policy = _from_mapping(root.document.policy, where)
+    policy = policy_from_mapping(root.document.policy, where)
     return LoadedPolicy(policy, where, _digest(policy), list(root.actors), root.digest,
                         root.source, root=root)
-
-
-def verifier_for(root: TrustRoot | None) -> Any:
-    """The ApprovalVerifier for this trust root: its keys, and its policy's rules."""
-    from shipsafe.approvals import GuardedApprovals
-
-    if root is None:
-        return GuardedApprovals()
-    return GuardedApprovals(root, _from_mapping(root.document.policy, f"trust root {root.source}"))
 
 
 def load_policy(
@@ -282,4 +263,5 @@ __all__ = [
     "findings_for_plan",
     "load_policy",
     "review_pending",
+    "verifier_for",
 ]

@@ -276,7 +276,7 @@ def review_pending(store: StateStore, record: RolloutRecord, verifier: Any = Non
     if store.get_snapshot(record.id) is None:
         return False  # refused or stopped at preflight: nothing was changed
     if verifier is None:
-        from shipsafe.policy import verifier_for
+        from shipsafe.policy.verifier import verifier_for
 
         verifier = verifier_for(None)
     approvers = verifier.verified_signers(record, gate, store.approvals(record.id))
