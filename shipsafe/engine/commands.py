@@ -29,10 +29,10 @@ from shipsafe.plan.steps import AnalysisStep, ApprovalStep, PromoteStep
 from shipsafe.records import AnalysisPhase, Command, CommandKind, EventType, Phase, Reason
 
 if TYPE_CHECKING:
-    from shipsafe.engine.rollout import RolloutEngine
+    from shipsafe.engine.effects import RolloutView
 
 
-def decide(engine: RolloutEngine, command: Command, now: datetime) -> Decision:
+def decide(engine: RolloutView, command: Command, now: datetime) -> Decision:
     """What `command` does to the rollout as it is now; UsageError: refused (said so)."""
     phase = engine.record.phase
     kind = command.kind
@@ -62,7 +62,7 @@ def decide(engine: RolloutEngine, command: Command, now: datetime) -> Decision:
     raise UsageError(f"unknown command {kind}")
 
 
-def _resume(engine: RolloutEngine, phase: Phase, who: str, now: datetime) -> Decision:
+def _resume(engine: RolloutView, phase: Phase, who: str, now: datetime) -> Decision:
     if phase != Phase.PAUSED:
         return Decision(f"nothing to resume: the rollout is {phase.value}")
     reason = engine.runtime.pause_reason
@@ -75,7 +75,7 @@ def _resume(engine: RolloutEngine, phase: Phase, who: str, now: datetime) -> Dec
     return Decision("resumed", tuple(intents))
 
 
-def restart_inconclusive(engine: RolloutEngine, now: datetime) -> list[Intent]:
+def restart_inconclusive(engine: RolloutView, now: datetime) -> list[Intent]:
     """Measure an inconclusive step analysis, and inconclusive breakers, afresh from now."""
     intents: list[Intent] = []
     state = engine.runtime.step
@@ -86,12 +86,12 @@ def restart_inconclusive(engine: RolloutEngine, now: datetime) -> list[Intent]:
     return intents
 
 
-def _breakers_inconclusive(engine: RolloutEngine) -> bool:
+def _breakers_inconclusive(engine: RolloutView) -> bool:
     breakers = engine.runtime.breakers
     return breakers is not None and breakers.phase == AnalysisPhase.INCONCLUSIVE
 
 
-def _waive_current_analysis(engine: RolloutEngine, who: str) -> list[Intent]:
+def _waive_current_analysis(engine: RolloutView, who: str) -> list[Intent]:
     """Promoting past a running or inconclusive analysis step accepts it without evidence:
     recorded as a waiver naming the human (breakers are never waived)."""
     step = engine.current_step
@@ -100,7 +100,7 @@ def _waive_current_analysis(engine: RolloutEngine, who: str) -> list[Intent]:
     return []
 
 
-def _promote(engine: RolloutEngine, full: bool, who: str, now: datetime) -> Decision:
+def _promote(engine: RolloutView, full: bool, who: str, now: datetime) -> Decision:
     phase = engine.record.phase
     if phase == Phase.AWAITING_APPROVAL:
         raise UsageError("promote cannot pass an approval gate: use shipsafe approve")
@@ -162,7 +162,7 @@ def _promote(engine: RolloutEngine, full: bool, who: str, now: datetime) -> Deci
     return Decision("promoted past the current step", tuple(intents))
 
 
-def _approve(engine: RolloutEngine, command: Command, now: datetime) -> Decision:
+def _approve(engine: RolloutView, command: Command, now: datetime) -> Decision:
     step = engine.current_step
     wanted = command.args.get("gate")
     waiting = isinstance(step, ApprovalStep) and engine.record.phase == Phase.AWAITING_APPROVAL

@@ -14,58 +14,58 @@ from shipsafe.errors import (
 from shipsafe.records import EventType, OperationOutcome
 
 if TYPE_CHECKING:
-    from shipsafe.engine.rollout import RolloutEngine
+    from shipsafe.engine.effects import Effects
 
 DATA_PROOF = "shipsafe-data-snapshot/v1"
 
 
-def _provider(engine: RolloutEngine, name: str) -> Any:
-    config = engine.plan.data_snapshots[name].model_dump(mode="json", by_alias=True)
-    return engine.ctx.providers.data_snapshot(name, config)
+def _provider(fx: Effects, name: str) -> Any:
+    config = fx.plan.data_snapshots[name].model_dump(mode="json", by_alias=True)
+    return fx.data_snapshot(name, config)
 
 
-def take(engine: RolloutEngine, names: list[str]) -> list[dict[str, Any]]:
+def take(fx: Effects, names: list[str]) -> list[dict[str, Any]]:
     """Take each named data snapshot, verify it, store it with the rollout's snapshot."""
-    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    snapshot = fx.stored_snapshot()
     if snapshot is None:
         raise DataSnapshotError("no router snapshot to attach data snapshots to")
     taken: list[dict[str, Any]] = []
     for name in names:
-        op = engine.operation("data_snapshot", {"name": name})
+        op = fx.operation("data_snapshot", {"name": name})
         try:
-            provider = _provider(engine, name)
-            record = provider.take(engine.record.id)
+            provider = _provider(fx, name)
+            record = provider.take(fx.record.id)
             provider.verify(record)
         except (ProviderError, ConfigurationError) as exc:
-            engine.finish(op, OperationOutcome.ERROR, str(exc))
+            fx.finish(op, OperationOutcome.ERROR, str(exc))
             raise DataSnapshotError(f"data snapshot {name}: {exc}") from None
-        record = {**record, "name": name, "verified_at": engine.now().isoformat()}
-        proof = engine.ctx.proofs.sign(
-            DATA_PROOF, {"rollout_id": engine.record.id, "record": dict(record)}
+        record = {**record, "name": name, "verified_at": fx.now().isoformat()}
+        proof = fx.sign(
+            DATA_PROOF, {"rollout_id": fx.record.id, "record": dict(record)}
         )
         if proof is not None:
             record = {**record, "proof": proof}
-        engine.finish(op, OperationOutcome.OK, str(record.get("id", "")))
-        engine.emit(
+        fx.finish(op, OperationOutcome.OK, str(record.get("id", "")))
+        fx.emit(
             EventType.DATA_SNAPSHOT_TAKEN,
             message=f"data snapshot {name}: {record.get('id')}",
             data={"snapshot": record},
         )
-        engine.emit(
+        fx.emit(
             EventType.DATA_SNAPSHOT_VERIFIED,
             message=f"data snapshot {name} verified ({record.get('status', 'available')})",
             data={"name": name, "id": record.get("id")},
         )
         taken.append(record)
     others = [d for d in snapshot.data if d.get("name") not in names]
-    engine.ctx.store.save_snapshot(snapshot.model_copy(update={"data": others + taken}))
+    fx.save_snapshot(snapshot.model_copy(update={"data": others + taken}))
     return taken
 
 
-def verify_all(engine: RolloutEngine, why: str) -> list[dict[str, Any]]:
+def verify_all(fx: Effects, why: str) -> list[dict[str, Any]]:
     """Verify every data snapshot of this rollout again, now. Raises DataSnapshotError when
     there is none or one does not verify: what follows must not run without a way back."""
-    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    snapshot = fx.stored_snapshot()
     records = snapshot.data if snapshot is not None else []
     if not records:
         raise DataSnapshotError(
@@ -73,14 +73,14 @@ def verify_all(engine: RolloutEngine, why: str) -> list[dict[str, Any]]:
         )
     for record in records:
         name = str(record.get("name"))
-        _check_proof(engine, record, why)
+        _check_proof(fx, record, why)
         try:
-            if name not in engine.plan.data_snapshots:
+            if name not in fx.plan.data_snapshots:
                 raise ProviderError("the plan no longer names it")
-            _provider(engine, name).verify(record)
+            _provider(fx, name).verify(record)
         except (ProviderError, ConfigurationError) as exc:
             raise DataSnapshotError(f"{why}: data snapshot {name} does not verify: {exc}") from None
-    engine.emit(
+    fx.emit(
         EventType.DATA_SNAPSHOT_VERIFIED,
         message=f"{len(records)} data snapshot(s) verified before {why}",
         data={"ids": [r.get("id") for r in records], "before": why},
@@ -88,20 +88,20 @@ def verify_all(engine: RolloutEngine, why: str) -> list[dict[str, Any]]:
     return records
 
 
-def _check_proof(engine: RolloutEngine, record: dict[str, Any], why: str) -> None:
+def _check_proof(fx: Effects, record: dict[str, Any], why: str) -> None:
     """A data-snapshot record is evidence: when the deploy was signed (or the record carries
     a proof), the record must verify, unchanged, from its signature by a trusted key: a
     record edited in the store (another file, its new checksum) stops what follows."""
-    signed = engine.ctx.proofs.signer("shipsafe-deploy/v1", engine.record.proof) is not None
+    signed = fx.signer("shipsafe-deploy/v1", fx.record.proof) is not None
     proof = record.get("proof")
     if not signed and proof is None:
         return
     body = {k: v for k, v in record.items() if k != "proof"}
-    key = engine.ctx.proofs.signer(DATA_PROOF, proof)
+    key = fx.signer(DATA_PROOF, proof)
     payload = proof.get("payload", {}) if isinstance(proof, dict) else {}
     if (
         key is None
-        or payload.get("rollout_id") != engine.record.id
+        or payload.get("rollout_id") != fx.record.id
         or payload.get("record") != body
     ):
         raise DataSnapshotError(
@@ -111,9 +111,9 @@ def _check_proof(engine: RolloutEngine, record: dict[str, Any], why: str) -> Non
         )
 
 
-def restore_hints(engine: RolloutEngine) -> str:
+def restore_hints(fx: Effects) -> str:
     """Which snapshot restores the data, and how (for the rollback_failed message)."""
-    snapshot = engine.ctx.store.get_snapshot(engine.record.id)
+    snapshot = fx.stored_snapshot()
     if snapshot is None or not snapshot.data:
         return "no data snapshot was taken"
     hints = []
@@ -126,7 +126,7 @@ def restore_hints(engine: RolloutEngine) -> str:
             continue
         try:
             config = record.get("provider")
-            provider = engine.ctx.providers.data_snapshot(name, {**_stored_config(engine, name),
+            provider = fx.data_snapshot(name, {**_stored_config(fx, name),
                                                                  "provider": config})
             hint += f": {provider.restore_hint(record)}"
         except (ProviderError, ConfigurationError):
@@ -135,7 +135,7 @@ def restore_hints(engine: RolloutEngine) -> str:
     return "restore the data: " + "; ".join(hints)
 
 
-def _stored_config(engine: RolloutEngine, name: str) -> dict[str, Any]:
-    if name in engine.plan.data_snapshots:
-        return dict(engine.plan.data_snapshots[name].model_dump(mode="json", by_alias=True))
+def _stored_config(fx: Effects, name: str) -> dict[str, Any]:
+    if name in fx.plan.data_snapshots:
+        return dict(fx.plan.data_snapshots[name].model_dump(mode="json", by_alias=True))
     return {}

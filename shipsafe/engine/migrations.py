@@ -13,20 +13,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipsafe.engine import data
+from shipsafe.engine.outcomes import StepOutcome, done, fail
 from shipsafe.errors import DataSnapshotError
 from shipsafe.plan.steps import MigrateSpec
 from shipsafe.records import EventType, MigrationState, OperationOutcome, Reason, StepState
 from shipsafe.runner import RunResult
 
 if TYPE_CHECKING:
-    from shipsafe.engine.rollout import RolloutEngine
-    from shipsafe.engine.steps import Outcome
+    from shipsafe.engine.effects import Effects
 
 
-def run(engine: RolloutEngine, spec: MigrateSpec, state: StepState) -> Outcome:
-    from shipsafe.engine.steps import done, fail
-
-    runtime = engine.record.runtime
+def run(fx: Effects, spec: MigrateSpec, state: StepState) -> StepOutcome:
+    runtime = fx.record.runtime
     previous = next((m for m in runtime.migrations if m.step == state.index), None)
     if previous is not None:
         if previous.state == "applied":
@@ -37,7 +35,7 @@ def run(engine: RolloutEngine, spec: MigrateSpec, state: StepState) -> Outcome:
             f"migration {spec.name} {previous.state} earlier; its effect is unknown",
         )
     try:
-        data.verify_all(engine, f"migration {spec.name}")
+        data.verify_all(fx, f"migration {spec.name}")
     except DataSnapshotError as exc:
         return fail(Reason.SNAPSHOT_UNVERIFIED, str(exc))
     entry = MigrationState(
@@ -49,24 +47,24 @@ def run(engine: RolloutEngine, spec: MigrateSpec, state: StepState) -> Outcome:
         state="started",
     )
     runtime.migrations.append(entry)
-    engine.save()  # the intent is durable before the command runs
-    entry = engine.record.runtime.migrations[-1]  # a store may hand back a fresh copy
-    result = _execute(engine, spec.name, "up", spec.up, spec.timeout)
+    fx.save()  # the intent is durable before the command runs
+    entry = fx.record.runtime.migrations[-1]  # a store may hand back a fresh copy
+    result = _execute(fx, spec.name, "up", spec.up, spec.timeout)
     entry.state = "applied" if result.ok else "failed"
     if result.ok:
         return done(f"migration {spec.name} applied ({spec.compatibility})")
     return fail(
         Reason.MIGRATION_FAILED,
         f"migration {spec.name} up failed ({result.describe()}): {_last_line(result)}; "
-        + data.restore_hints(engine)
+        + data.restore_hints(fx)
         + " if it left partial changes",
     )
 
 
-def undo(engine: RolloutEngine) -> str | None:
+def undo(fx: Effects) -> str | None:
     """Run `down` for every migration that ran, newest first. Returns None when all are
     undone, or the reason the data is not back (for rollback_failed)."""
-    for entry in reversed(engine.record.runtime.migrations):
+    for entry in reversed(fx.record.runtime.migrations):
         if entry.state in ("undone", "restore_acknowledged"):
             continue
         if entry.state == "failed":
@@ -75,7 +73,7 @@ def undo(engine: RolloutEngine) -> str | None:
             if entry.state == "needs_restore":
                 # a human retried the rollback after restoring the data themselves
                 entry.state = "restore_acknowledged"
-                engine.emit(
+                fx.emit(
                     EventType.NOTICE,
                     message=f"migration {entry.name} is irreversible: the retry takes the data "
                     "as restored by hand",
@@ -84,33 +82,33 @@ def undo(engine: RolloutEngine) -> str | None:
             entry.state = "needs_restore"
             return (
                 f"migration {entry.name} is irreversible and ran: the data is not as before "
-                f"the rollout; {data.restore_hints(engine)} (then shipsafe rollback "
-                f"{engine.record.id} again)"
+                f"the rollout; {data.restore_hints(fx)} (then shipsafe rollback "
+                f"{fx.record.id} again)"
             )
-        result = _execute(engine, entry.name, "down", entry.down, entry.timeout)
+        result = _execute(fx, entry.name, "down", entry.down, entry.timeout)
         if not result.ok:
             entry.state = "down_failed"
             return (
                 f"migration {entry.name} down failed ({result.describe()}): "
-                f"{_last_line(result)}; {data.restore_hints(engine)}"
+                f"{_last_line(result)}; {data.restore_hints(fx)}"
             )
         entry.state = "undone"
     return None
 
 
 def _execute(
-    engine: RolloutEngine, name: str, direction: str, argv: list[str], timeout: float
+    fx: Effects, name: str, direction: str, argv: list[str], timeout: float
 ) -> RunResult:
-    engine.emit(
+    fx.emit(
         EventType.MIGRATION_STARTED,
         message=f"migration {name} {direction}: {' '.join(argv)}",
         data={"migration": name, "direction": direction, "argv": argv, "timeout": timeout},
     )
-    op = engine.operation(f"migrate_{direction}", {"migration": name, "argv": argv})
-    result = engine.run_command(argv, timeout)
-    engine.finish(op, OperationOutcome.OK if result.ok else OperationOutcome.ERROR,
+    op = fx.operation(f"migrate_{direction}", {"migration": name, "argv": argv})
+    result = fx.run_command(argv, timeout)
+    fx.finish(op, OperationOutcome.OK if result.ok else OperationOutcome.ERROR,
                   result.describe())
-    engine.emit(
+    fx.emit(
         EventType.MIGRATION_FINISHED,
         Reason.MIGRATION_FAILED if not result.ok else None,
         f"migration {name} {direction}: {result.describe()}",

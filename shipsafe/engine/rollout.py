@@ -32,6 +32,7 @@ from shipsafe.engine.intents import (
     Transition,
     Waive,
 )
+from shipsafe.engine.outcomes import NeedsHuman, StepDone, Waiting
 from shipsafe.engine.phases import transition
 from shipsafe.errors import (
     AuditError,
@@ -45,6 +46,7 @@ from shipsafe.plan.analysis import ROUTER_COUNTERS
 from shipsafe.plan.models import Plan, plan_from_record
 from shipsafe.plan.steps import PromoteStep, describe_step, step_spec
 from shipsafe.providers.metrics.base import MetricQuery, MetricSource, QueryResult
+from shipsafe.providers.snapshots.base import DataSnapshotProvider
 from shipsafe.providers.traffic.base import TrafficRouter
 from shipsafe.records import (
     AnalysisPhase,
@@ -183,6 +185,38 @@ class RolloutEngine:
         return self.record.runtime
 
     @property
+    def verify_timeout(self) -> float:
+        return self.ctx.verify_timeout
+
+    @property
+    def restore_attempts(self) -> int:
+        return self.ctx.restore_attempts
+
+    def router_from(self, name: str, config: dict[str, Any]) -> TrafficRouter:
+        """A router rebuilt from a stored snapshot's name and config (not the plan)."""
+        return self.ctx.providers.router(name, config)
+
+    def stored_snapshot(self) -> Snapshot | None:
+        return self.ctx.store.get_snapshot(self.record.id)
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self.ctx.store.save_snapshot(snapshot)
+
+    def data_snapshot(self, name: str, config: dict[str, Any]) -> DataSnapshotProvider:
+        return self.ctx.providers.data_snapshot(name, config)
+
+    def sign(self, purpose: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return self.ctx.proofs.sign(purpose, body)
+
+    def signer(self, purpose: str, signed: Any) -> Any | None:
+        return self.ctx.proofs.signer(purpose, signed)
+
+    def recent_rollouts(self, limit: int) -> list[RolloutRecord]:
+        """The latest rollouts of this service and environment, newest first."""
+        record = self.record
+        return self.ctx.store.list_rollouts(record.environment, record.service, limit)
+
+    @property
     def router(self) -> TrafficRouter:
         if self._router is None:
             self._router = self.ctx.providers.router(
@@ -281,7 +315,7 @@ class RolloutEngine:
         assert op.id is not None
         self.ctx.store.finish_operation(op.id, outcome, detail, self.now())
 
-    def weight_read_back(self, weight: int) -> None:
+    def _weight_read_back(self, weight: int) -> None:
         """The router reads back `weight`: evidence starts afresh at it, taken from now; the
         breakers start at the first weight read back (after the plan's warm-up)."""
         at = self.now()
@@ -312,10 +346,6 @@ class RolloutEngine:
                 f"{weight}% was read back)",
                 data={"breakers": names, "first": first.isoformat()},
             )
-
-    def begin_promoting(self) -> None:
-        if self.record.phase != Phase.PROMOTING:
-            self.transition(Phase.PROMOTING, Reason.STEPS_COMPLETE, "all steps done; promoting")
 
     def _waive(self, names: list[str], who: str) -> None:
         """A human accepted step analyses at this weight without evidence (recorded)."""
@@ -559,7 +589,9 @@ class RolloutEngine:
             if step is None or state is None:
                 return None
             outcome = steps.progress(self, step, state, self.now())
-            if outcome.kind == "done":
+            if isinstance(outcome, StepDone):
+                if outcome.verified_weight is not None:
+                    self._weight_read_back(outcome.verified_weight)
                 if self.record.phase == Phase.AWAITING_APPROVAL:
                     self.transition(Phase.PROGRESSING, Reason.APPROVED, outcome.message)
                 if isinstance(step, PromoteStep):
@@ -569,16 +601,14 @@ class RolloutEngine:
                 if state.kind in ENDS_TICK:
                     return self.now()  # the next step gets a tick (and queries) of its own
                 continue
-            if outcome.kind == "wait":
+            if isinstance(outcome, Waiting):
                 return outcome.until
-            if outcome.kind == "human":
-                assert outcome.phase is not None and outcome.reason is not None
+            if isinstance(outcome, NeedsHuman):
                 if self.record.phase != outcome.phase:
                     self._pause(outcome.phase, outcome.reason, outcome.message)
                 else:
                     self.runtime.pause_message = outcome.message  # e.g. 1 of 2 approvals now
                 return None
-            assert outcome.reason is not None
             self.begin_rollback(outcome.reason, outcome.message)
             return None
         raise RuntimeError("too many steps completed in one tick")

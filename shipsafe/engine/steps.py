@@ -1,12 +1,15 @@
-"""Steps: how each kind starts and when it is complete, decided here, one case per kind."""
+"""Steps: how each kind starts and when it is complete, decided here, one case per kind.
+
+An executor receives the effects object (engine/effects.py), never the engine, and returns a
+typed outcome (engine/outcomes.py) that the rollout applies in one place."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipsafe.engine import analysis, bluegreen, data, evidence, migrations
+from shipsafe.engine.outcomes import StepOutcome, done, fail, human, wait
 from shipsafe.errors import DataSnapshotError, ProviderError
 from shipsafe.plan.steps import (
     AnalysisStepSpec,
@@ -25,35 +28,8 @@ from shipsafe.plan.steps import (
 from shipsafe.records import AnalysisPhase, EventType, Phase, Reason, RolloutRecord, StepState
 
 if TYPE_CHECKING:
-    from shipsafe.engine.rollout import RolloutEngine
+    from shipsafe.engine.effects import Effects
     from shipsafe.plan.models import Plan
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a step says after a look: done, wait (until), a human is needed, or failed."""
-
-    kind: str
-    until: datetime | None = None
-    phase: Phase | None = None
-    reason: Reason | None = None
-    message: str = ""
-
-
-def done(message: str = "") -> Outcome:
-    return Outcome("done", message=message)
-
-
-def wait(until: datetime | None = None) -> Outcome:
-    return Outcome("wait", until=until)
-
-
-def human(phase: Phase, reason: Reason, message: str) -> Outcome:
-    return Outcome("human", phase=phase, reason=reason, message=message)
-
-
-def fail(reason: Reason, message: str) -> Outcome:
-    return Outcome("fail", reason=reason, message=message)
 
 
 # how often an unconfirmed weight is read back and, if still wrong, set again
@@ -90,66 +66,66 @@ def waiting_gate(record: RolloutRecord, plan: Plan) -> str | None:
     return gate_at(record, all_steps[index], index)
 
 
-def enter(engine: RolloutEngine, step: Any, index: int, now: datetime) -> StepState:
+def enter(fx: Effects, step: Any, index: int, now: datetime) -> StepState:
     """Start a step at `now` (read after the previous step's effects): returns its fresh
     state (side effects happen in `progress`). An analysis step's templates become
     required evidence at the current weight."""
     state = StepState(index=index, kind=step_kind(step), started_at=now)
     spec = step_spec(step)
     if isinstance(spec, Pause) and spec.duration is not None:
-        state.pause_until = now + timedelta(seconds=engine.pause_seconds(spec.duration))
+        state.pause_until = now + timedelta(seconds=fx.pause_seconds(spec.duration))
     if isinstance(spec, AnalysisStepSpec):
         state.analysis = analysis.new_run(
-            f"step-{index + 1}", analysis.STEP, spec.templates, engine.plan.analysis, now
+            f"step-{index + 1}", analysis.STEP, spec.templates, fx.plan.analysis, now
         )
-        if engine.runtime.evidence is not None:
-            engine.runtime.evidence = evidence.require(
-                engine.runtime.evidence, engine.plan, spec.templates
+        if fx.runtime.evidence is not None:
+            fx.runtime.evidence = evidence.require(
+                fx.runtime.evidence, fx.plan, spec.templates
             )
     return state
 
 
-def progress(engine: RolloutEngine, step: Any, state: StepState, now: datetime) -> Outcome:
+def progress(fx: Effects, step: Any, state: StepState, now: datetime) -> StepOutcome:
     """Look at the current step once; one case per kind."""
     spec = step_spec(step)
     if isinstance(spec, SetWeight):
-        return _set_weight(engine, spec.weight, state, now)
+        return _set_weight(fx, spec.weight, state, now)
     if isinstance(spec, PromoteSpec):  # an ordinary final setWeight 100, verified the same
-        return _set_weight(engine, 100, state, now, promote=True)
+        return _set_weight(fx, 100, state, now, promote=True)
     if isinstance(spec, Pause):
         if state.pause_until is None:
             return human(Phase.PAUSED, Reason.STEP_PAUSE, "paused until promoted")
         return done() if now >= state.pause_until else wait(state.pause_until)
     if isinstance(spec, AnalysisStepSpec):
-        return _analysis(engine, spec, state, now)
+        return _analysis(fx, spec, state, now)
     if isinstance(spec, ApprovalSpec):
-        return _approval(engine, step, state)
+        return _approval(fx, step, state)
     if isinstance(spec, DataSnapshotSpec):
         try:
-            taken = data.take(engine, spec.data)
+            taken = data.take(fx, spec.data)
         except DataSnapshotError as exc:
             return fail(Reason.SNAPSHOT_UNVERIFIED, str(exc))
         return done(f"{len(taken)} data snapshot(s) taken and verified")
     if isinstance(spec, CutoverSpec):
         if not state.detail.get("checked"):
-            refused = bluegreen.check_before_cutover(engine, spec, state, now)
+            refused = bluegreen.check_before_cutover(fx, spec, state, now)
             if refused is not None:
                 return refused
-        return _set_weight(engine, 100, state, now)
+        return _set_weight(fx, 100, state, now)
     if isinstance(spec, MigrateSpec):
-        return migrations.run(engine, spec, state)
+        return migrations.run(fx, spec, state)
     raise TypeError(f"no step handler for {step_kind(step)}")
 
 
-def _approval(engine: RolloutEngine, step: Any, state: StepState) -> Outcome:
-    gate = engine.gate_of(step, state.index)
-    need = engine.required_approvals(step, state.index)
-    have = engine.approval_count(gate)
+def _approval(fx: Effects, step: Any, state: StepState) -> StepOutcome:
+    gate = fx.gate_of(step, state.index)
+    need = fx.required_approvals(step, state.index)
+    have = fx.approval_count(gate)
     if have >= need:
         return done(f"gate {gate} approved ({have} of {need})")
-    review = engine.record.guardrails.review_gate
-    if engine.proven_emergency and review and not engine.is_guard_gate(state.index):
-        engine.emit(
+    review = fx.record.guardrails.review_gate
+    if fx.proven_emergency and review and not fx.is_guard_gate(state.index):
+        fx.emit(
             EventType.NOTICE,
             Reason.APPROVAL_DEFERRED,
             f"emergency: gate {gate} deferred; the rollout stays pending review "
@@ -161,7 +137,7 @@ def _approval(engine: RolloutEngine, step: Any, state: StepState) -> Outcome:
         Phase.AWAITING_APPROVAL,
         Reason.APPROVAL_REQUIRED,
         f"gate {gate} awaits approval ({have} of {need}): shipsafe approve "
-        f"{engine.record.id}",
+        f"{fx.record.id}",
     )
 
 
@@ -170,19 +146,19 @@ def _approval(engine: RolloutEngine, step: Any, state: StepState) -> Outcome:
 EVIDENCE_TIMEOUT_SECONDS = 600.0
 
 
-def _evidence_gate(engine: RolloutEngine, weight: int, state: StepState, now: datetime
-                   ) -> Outcome | None:
+def _evidence_gate(fx: Effects, weight: int, state: StepState, now: datetime
+                   ) -> StepOutcome | None:
     """Hold the weight until every required check succeeded at it (engine/evidence.py);
     None when the increase may go ahead."""
-    held = engine.runtime.evidence
+    held = fx.runtime.evidence
     lacking = evidence.missing(held)
     if not lacking:
         return None
-    current = engine.runtime.canary_weight or 0
+    current = fx.runtime.canary_weight or 0
     since = datetime.fromisoformat(state.detail.setdefault("held_since", now.isoformat()))
-    delays = [engine.plan.analysis[n].initial_delay for n in lacking if n in engine.plan.analysis]
+    delays = [fx.plan.analysis[n].initial_delay for n in lacking if n in fx.plan.analysis]
     timeout = EVIDENCE_TIMEOUT_SECONDS + max(delays, default=0.0)
-    awaited = evidence.describe(held, engine.plan) if held is not None else ", ".join(lacking)
+    awaited = evidence.describe(held, fx.plan) if held is not None else ", ".join(lacking)
     if (now - since).total_seconds() >= timeout:
         return fail(
             Reason.NO_EVIDENCE,
@@ -191,29 +167,29 @@ def _evidence_gate(engine: RolloutEngine, weight: int, state: StepState, now: da
         )
     if not state.detail.get("announced"):
         state.detail["announced"] = True
-        engine.emit(
+        fx.emit(
             EventType.NOTICE,
             Reason.NO_EVIDENCE,
             f"holding {current}%: {weight}% waits for a successful measurement of {awaited} "
             f"at {current}%",
             data={"weight": current, "next": weight, "missing": lacking},
         )
-    due = analysis.next_due(engine.runtime.breakers)
+    due = analysis.next_due(fx.runtime.breakers)
     return wait(due if due is not None and due > now else now + timedelta(seconds=1))
 
 
 def _set_weight(
-    engine: RolloutEngine, weight: int, state: StepState, now: datetime, promote: bool = False
-) -> Outcome:
+    fx: Effects, weight: int, state: StepState, now: datetime, promote: bool = False
+) -> StepOutcome:
     if state.weight_deadline is None:  # not tried yet
-        if promote or weight > (engine.runtime.canary_weight or 0):
-            held = _evidence_gate(engine, weight, state, now)
+        if promote or weight > (fx.runtime.canary_weight or 0):
+            held = _evidence_gate(fx, weight, state, now)
             if held is not None:
                 return held
-        if promote:
-            engine.begin_promoting()
+        if promote and fx.record.phase != Phase.PROMOTING:
+            fx.transition(Phase.PROMOTING, Reason.STEPS_COMPLETE, "all steps done; promoting")
         # the verify timeout counts from the first send, not from when the step began
-        state.weight_deadline = now + timedelta(seconds=engine.ctx.verify_timeout)
+        state.weight_deadline = now + timedelta(seconds=fx.verify_timeout)
     deadline = state.weight_deadline or now
     last_sent = state.detail.get("sent_at")
     due_resend = last_sent is None or (
@@ -221,39 +197,39 @@ def _set_weight(
     ).total_seconds() >= WEIGHT_RESEND_SECONDS
     try:
         if state.weight_requested != weight or (due_resend and state.detail.get("mismatch")):
-            engine.set_weight(weight, promote=promote)
+            fx.set_weight(weight, promote=promote)
             state.weight_requested = weight
             state.detail["sent_at"] = now.isoformat()
-        actual = engine.router.get_weight()
+        actual = fx.router.get_weight()
     except ProviderError as exc:
-        engine.provider_error("router", exc)
-        if engine.now() >= deadline:
+        fx.provider_error("router", exc)
+        if fx.now() >= deadline:
             return fail(Reason.PROVIDER_FAILED, f"router: {exc}")
-        return wait(engine.now() + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
+        return wait(fx.now() + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
     if actual == weight:
-        engine.weight_read_back(weight)  # evidence at this weight counts from now
-        return done("promoted" if promote else "")
+        # evidence at this weight counts from now (the rollout records it first)
+        return done("promoted" if promote else "", verified_weight=weight)
     state.detail["mismatch"] = actual
-    if engine.now() >= deadline:
+    if fx.now() >= deadline:
         return fail(
             Reason.WEIGHT_NOT_VERIFIED,
             f"router reads canary {actual}%, expected {weight}% after "
-            f"{engine.ctx.verify_timeout:g}s",
+            f"{fx.verify_timeout:g}s",
         )
-    return wait(engine.now() + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
+    return wait(fx.now() + timedelta(seconds=WEIGHT_RECHECK_SECONDS))
 
 
 def _analysis(
-    engine: RolloutEngine, spec: AnalysisStepSpec, state: StepState, now: datetime
-) -> Outcome:
+    fx: Effects, spec: AnalysisStepSpec, state: StepState, now: datetime
+) -> StepOutcome:
     assert state.analysis is not None
-    run = engine.measure(state.analysis, now)
+    run = fx.measure(state.analysis, now)
     state.analysis = run
     if run.phase == AnalysisPhase.SUCCESSFUL:
         return done(f"analysis {run.id} successful")
     if run.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
         if spec.on_failure == "hold":
-            return _hold(engine, spec, state, run.message)
+            return _hold(fx, spec, state, run.message)
         return fail(Reason.ANALYSIS_FAILED, f"analysis {run.phase.value}: {run.message}")
     if run.phase == AnalysisPhase.INCONCLUSIVE:
         return human(
@@ -265,13 +241,13 @@ def _analysis(
     return wait(analysis.next_due(run))
 
 
-def _hold(engine: RolloutEngine, spec: AnalysisStepSpec, state: StepState, why: str) -> Outcome:
+def _hold(fx: Effects, spec: AnalysisStepSpec, state: StepState, why: str) -> StepOutcome:
     """onFailure: hold - keep the weight and measure afresh until the analysis passes, for at
     most holdFor; then roll back. Breakers keep watching meanwhile."""
     assert spec.hold_for is not None
-    now = engine.now()
+    now = fx.now()
     since = datetime.fromisoformat(state.detail.setdefault("hold_since", now.isoformat()))
-    weight = engine.runtime.canary_weight or 0
+    weight = fx.runtime.canary_weight or 0
     if (now - since).total_seconds() >= spec.hold_for:
         return fail(
             Reason.ANALYSIS_FAILED,
@@ -280,13 +256,13 @@ def _hold(engine: RolloutEngine, spec: AnalysisStepSpec, state: StepState, why: 
     attempt = int(state.detail.get("attempts", 1)) + 1
     state.detail["attempts"] = attempt
     # the next try starts one interval on, like the measurements it replaces
-    pause = max(engine.plan.analysis[n].effective_interval for n in spec.templates)
+    pause = max(fx.plan.analysis[n].effective_interval for n in spec.templates)
     state.analysis = analysis.new_run(
         f"step-{state.index + 1}-try{attempt}", analysis.STEP, spec.templates,
-        engine.plan.analysis, now, warmup=pause,
+        fx.plan.analysis, now, warmup=pause,
     )
     until = since + timedelta(seconds=spec.hold_for)
-    engine.emit(
+    fx.emit(
         EventType.NOTICE,
         Reason.ANALYSIS_HELD,
         f"holding {weight}%: analysis failed ({why}); measuring afresh (try {attempt}) until "
