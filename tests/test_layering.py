@@ -179,3 +179,108 @@ def test_allowed_imports_pass_the_checker(tmp_path: Path) -> None:
         "from shipsafe.records import Phase\n"
     )
     assert violations(module, "engine") == []
+
+
+# -- no import cycles ------------------------------------------------------------------------
+# Every import counts, type-only (TYPE_CHECKING) and lazy ones inside functions included: a
+# circle hidden behind a lazy import is still two modules that cannot be read apart.
+
+
+def module_of(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(files: list[Path]) -> dict[str, set[str]]:
+    """module -> the shipsafe modules it imports (`from shipsafe.x import name` is an edge
+    to shipsafe.x, or to shipsafe.x.name when that is a module)."""
+    graph = {module_of(path): set(imports(path)) for path in files}
+    known = set(graph)
+    for module, targets in graph.items():
+        resolved = set()
+        for target in targets:
+            while target not in known and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in known and target != module:
+                resolved.add(target)
+        graph[module] = resolved
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One closed path (a -> b -> ... -> a) through every group of modules that import each
+    other (Tarjan's strongly connected components, then a path inside each)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_closed_path(graph, group) for group in groups]
+
+
+def _closed_path(graph: dict[str, set[str]], group: set[str]) -> list[str]:
+    """A shortest cycle through the group's first module (breadth first, inside the group)."""
+    start = min(group)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for nxt in sorted(graph[node] & group):
+            if nxt == start:
+                return [*paths[node], start]
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    raise AssertionError(f"no cycle through {start}")
+
+
+def test_no_module_of_shipsafe_imports_itself_in_a_circle() -> None:
+    found = [" -> ".join(cycle) for cycle in import_cycles(import_graph(FILES))]
+    assert found == []
+
+
+def test_the_cycle_finder_reports_a_circle_hidden_behind_a_type_only_import(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "shipsafe"
+    (package / "engine").mkdir(parents=True)
+    (package / "engine" / "rollout.py").write_text("from shipsafe.engine import steps\n")
+    (package / "engine" / "steps.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from shipsafe.engine.rollout import RolloutEngine\n"
+    )
+    (package / "engine" / "analysis.py").write_text("from shipsafe.engine import steps\n")
+    graph = {
+        f"shipsafe.engine.{name}": set(imports(package / "engine" / f"{name}.py"))
+        for name in ("rollout", "steps", "analysis")
+    }
+    assert import_cycles(graph) == [
+        ["shipsafe.engine.rollout", "shipsafe.engine.steps", "shipsafe.engine.rollout"]
+    ]
+
+
+def test_the_cycle_finder_passes_a_graph_without_circles() -> None:
+    graph = {"a": {"b", "c"}, "b": {"c"}, "c": set()}
+    assert import_cycles(graph) == []
