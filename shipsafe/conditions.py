@@ -20,15 +20,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from shipsafe.errors import ConditionError
+
 VARIABLES = frozenset({"result"})
 # a built-in check's condition may also compare the canary with the stable target
 SIDES = ("canary", "stable")
 READING_FIELDS = ("requests", "errors", "errorRate", "errorRateLow", "latency")
 READING_VARIABLES = VARIABLES | frozenset(SIDES)
-
-
-class ConditionError(ValueError):
-    """The expression does not parse, names something other than `result`, or is not bool."""
 
 
 @lru_cache(maxsize=1)

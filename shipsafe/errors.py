@@ -29,13 +29,19 @@
     ├── BlueCheckFailed           blue is not what was snapshotted, or not healthy
     └── EvidenceMissing           a weight increase without evidence: an engine bug
 
-Every class here is a ShipsafeError with a code. Signals that are not errors live beside
-their use: engine.driver.StopDriving (and cli.session.TimedOut), plan.bounded_yaml.YamlLimit
-(turned into a PlanError by the loader), interrupts.LeaveNow; so do
-conditions.ConditionError (a ValueError, so pydantic makes it a plan error) and the judge's
-ValueErrors.
+Every error above is a ShipsafeError with a code. Below them, apart, the control-flow
+signals (SIGNALS): raised and caught inside shipsafe, never shown to a user as they are, so
+they carry no code and no exit code of their own:
 
-(ConditionError stays a ValueError in conditions.py: pydantic turns it into a plan error.)
+    StopDriving                   end the drive between ticks (whoever raised it decides)
+    └── TimedOut                      `deploy --timeout` ran out
+    TargetFenced                  the router did not read what the rollout last verified
+    YamlLimit                     unacceptable YAML at a line: the loader makes it a PlanError
+    ConditionError (ValueError)   a bad condition: pydantic makes it a plan error
+    LeaveNow (BaseException)      a second signal: stop now, whatever `except Exception` says
+
+(The judge's ValueErrors stay in judge/: that package mirrors its upstream and is caught
+where it is called.)
 
 Every class carries a stable `code` (`plan.invalid`, `lock.held`, `preflight.no_data`, ...):
 JSON error lines carry it so agents branch on it, never on the message. A code, once
@@ -251,6 +257,56 @@ class EvidenceMissing(ShipsafeError):
     weight (engine/evidence.py): a bug in the engine, never a plan error."""
 
     code = "engine.evidence_missing"
+
+
+# -- control-flow signals: not errors ---------------------------------------------------------
+# Raised and caught inside shipsafe; none reaches the CLI's error handler as itself, so none
+# is a ShipsafeError and none has a code or an exit code (the code that catches one decides
+# what the user sees: a PlanError, a rollback, a pause, exit 5 naming what to do).
+
+
+class StopDriving(Exception):
+    """Raised between ticks (by an injected clock or hook) to end the drive here; whoever
+    raised it decides what follows (deploy --timeout: a rollback). Not an internal error."""
+
+
+class TimedOut(StopDriving):
+    """`deploy --timeout` ran out (raised between ticks, never inside one)."""
+
+
+class TargetFenced(Exception):
+    """The router did not read what this rollout last verified (RolloutEngine.fence): the
+    rollout is paused and the tick ends without writing."""
+
+
+class YamlLimit(Exception):
+    """The document is not acceptable YAML; `line` is 1-based, or None for the whole file.
+    The loader turns it into a PlanError naming the file and line."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class ConditionError(ValueError):
+    """The expression does not parse, names something other than `result`, or is not bool.
+    A ValueError so that pydantic, validating a plan, reports it as a plan error."""
+
+
+class LeaveNow(BaseException):
+    """A second signal within interrupts.SECOND_SIGNAL_SECONDS: stop driving; the rollout is
+    left as it is for `shipsafe rollback`. A BaseException so that no `except Exception`
+    swallows it."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+SIGNALS: tuple[type[BaseException], ...] = (
+    StopDriving, TimedOut, TargetFenced, YamlLimit, ConditionError, LeaveNow,
+)
 
 
 _LOCATED = re.compile(

@@ -19,17 +19,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from shipsafe.errors import LeaveNow
+
+__all__ = ["HANDLED", "SECOND_SIGNAL_SECONDS", "Interrupts", "LeaveNow"]
+
 SECOND_SIGNAL_SECONDS = 5.0
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class LeaveNow(BaseException):
-    """A second signal within SECOND_SIGNAL_SECONDS: stop driving; the rollout is left as it
-    is for `shipsafe rollback`. A BaseException so that no `except Exception` swallows it."""
-
-    def __init__(self, signal_name: str) -> None:
-        super().__init__(signal_name)
-        self.signal_name = signal_name
 
 
 class Interrupts:

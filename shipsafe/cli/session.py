@@ -17,7 +17,7 @@ from shipsafe.audit.file import FileAuditLog
 from shipsafe.cli.common import Settings, open_audit, witness_of
 from shipsafe.clock import Clock, SystemClock
 from shipsafe.engine.context import EngineContext, ProviderFactory
-from shipsafe.engine.driver import StopDriving, drive, interrupt
+from shipsafe.engine.driver import drive, interrupt
 from shipsafe.engine.rollout import RolloutEngine
 from shipsafe.errors import (
     ExitCode,
@@ -26,6 +26,7 @@ from shipsafe.errors import (
     RollbackFailed,
     ShipsafeError,
     StoreError,
+    TimedOut,
 )
 from shipsafe.identity import resolve_actor
 from shipsafe.records import EventType, Phase, Reason, RolloutRecord
@@ -146,10 +147,6 @@ class ProgressClock:
     def sleep(self, seconds: float) -> None:
         self.heartbeat(self.inner.now())
         self.inner.sleep(seconds)
-
-
-class TimedOut(StopDriving):
-    """`deploy --timeout` ran out (raised between ticks, never inside one)."""
 
 
 class DeadlineClock:

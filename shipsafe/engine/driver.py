@@ -19,7 +19,7 @@ from shipsafe import interrupts
 from shipsafe.engine import analysis, rollback, watch
 from shipsafe.engine.lease import Lease
 from shipsafe.engine.rollout import WATCHED, RolloutEngine
-from shipsafe.errors import LeaseLost, StoreError
+from shipsafe.errors import LeaseLost, LeaveNow, StopDriving, StoreError
 from shipsafe.records import EventType, Phase, Reason
 from shipsafe.runner import PARENT_ENV
 
@@ -29,13 +29,8 @@ MIN_RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 2.0
 
 
-class StopDriving(Exception):
-    """Raised between ticks (by an injected clock or hook) to end the drive here; whoever
-    raised it decides what follows (deploy --timeout: a rollback). Not an internal error."""
-
-
 # errors after which this process must not (or cannot) write anything more
-STOPS_WRITING: tuple[type[BaseException], ...] = (LeaseLost, StoreError, interrupts.LeaveNow)
+STOPS_WRITING: tuple[type[BaseException], ...] = (LeaseLost, StoreError, LeaveNow)
 
 
 @contextmanager

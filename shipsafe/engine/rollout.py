@@ -40,6 +40,7 @@ from shipsafe.errors import (
     EvidenceMissing,
     PreflightError,
     ProviderError,
+    TargetFenced,
     UsageError,
 )
 from shipsafe.plan.analysis import ROUTER_COUNTERS
@@ -78,10 +79,6 @@ WATCHED = frozenset(
 ENDS_TICK = frozenset({"setWeight", "cutover", "analysis"})
 # how many steps may complete in one tick (instant steps chain; this bounds a bug)
 MAX_STEPS_PER_TICK = 64
-
-
-class TargetFenced(Exception):
-    """The router did not read what this rollout last verified (see RolloutEngine.fence)."""
 
 
 def new_rollout_id(service: str, now: datetime) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from shipsafe.errors import YamlLimit
+
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 20_000
@@ -30,15 +32,6 @@ PathKey = tuple[Any, ...]
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
-
-
-class YamlLimit(Exception):
-    """The document is not acceptable YAML; `line` is 1-based, or None for the whole file."""
-
-    def __init__(self, message: str, line: int | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
 
 
 def decode(raw: bytes) -> str:

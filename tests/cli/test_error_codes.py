@@ -77,7 +77,10 @@ def test_a_refused_command_ends_with_a_result_that_says_so(
 
 @pytest.mark.parametrize(
     "cls",
-    [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, Exception)],
+    [
+        c for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, Exception) and c not in errors.SIGNALS
+    ],
 )
 def test_every_error_class_has_its_own_stable_code(cls: type[errors.ShipsafeError]) -> None:
     classes = [
@@ -88,6 +91,40 @@ def test_every_error_class_has_its_own_stable_code(cls: type[errors.ShipsafeErro
     others = {c.code for c in classes if c is not cls}
     assert cls.code not in others, f"{cls.__name__} shares its code {cls.code}"
     assert cls.code == cls.code.lower() and " " not in cls.code
+
+
+def test_the_signals_in_errors_are_apart_from_the_error_tree() -> None:
+    """Every exception class in errors.py is a coded ShipsafeError or a named control-flow
+    signal, and no signal is a ShipsafeError (none reaches the CLI's handler as itself)."""
+    defined = {
+        c for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, BaseException) and c.__module__ == errors.__name__
+    }
+    assert set(errors.SIGNALS) <= defined
+    assert {c for c in defined if not issubclass(c, errors.ShipsafeError)} == set(errors.SIGNALS)
+    assert [c for c in errors.SIGNALS if issubclass(c, errors.ShipsafeError)] == []
+
+
+def exception_classes_outside_errors() -> list[str]:
+    """Classes deriving straight from Exception or BaseException anywhere but errors.py."""
+    import ast
+
+    root = Path(errors.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id in ("Exception", "BaseException")
+                for b in node.bases
+            ):
+                found.append(f"{path.relative_to(root)}: {node.name}")
+    return found
+
+
+def test_no_exception_class_lives_outside_errors_py() -> None:
+    assert exception_classes_outside_errors() == []
 
 
 @pytest.mark.parametrize(
