@@ -481,13 +481,12 @@ class RolloutEngine:
     # commands from any process, and the intents they return ----------------------------
     def apply_commands(self, now: datetime) -> None:
         for command in self.ctx.store.pending_commands(self.record.id):
-            try:
+            try:  # a refusal may come from the decision or from applying it (the table)
                 decision = commands.decide(self, command, now)
-            except UsageError as exc:
-                result = f"refused: {exc}"
-            else:
                 self.apply(decision.intents)
                 result = decision.result
+            except UsageError as exc:
+                result = f"refused: {exc}"
             assert command.id is not None
             self.ctx.store.mark_command_applied(command.id, result, now)
             self.emit(
