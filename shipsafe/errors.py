@@ -39,6 +39,7 @@ they carry no code and no exit code of their own:
     YamlLimit                     unacceptable YAML at a line: the loader makes it a PlanError
     ConditionError (ValueError)   a bad condition: pydantic makes it a plan error
     LeaveNow (BaseException)      a second signal: stop now, whatever `except Exception` says
+    JournalWaiting                an on-call rollback's journal entry waits for its driver
 
 (The judge's ValueErrors stay in judge/: that package mirrors its upstream and is caught
 where it is called.)
@@ -304,8 +305,13 @@ class LeaveNow(BaseException):
         self.signal_name = signal_name
 
 
+class JournalWaiting(Exception):
+    """A journaled rollback that cannot be recorded yet (its driver is alive): the on-call
+    rollback says so and leaves the journal entry for the next command."""
+
+
 SIGNALS: tuple[type[BaseException], ...] = (
-    StopDriving, TimedOut, TargetFenced, YamlLimit, ConditionError, LeaveNow,
+    StopDriving, TimedOut, TargetFenced, YamlLimit, ConditionError, LeaveNow, JournalWaiting,
 )
 
 

@@ -25,6 +25,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from shipsafe.errors import (
+    JournalWaiting,
     ProviderError,
     RollbackFailed,
     ShipsafeError,
@@ -37,10 +38,6 @@ from shipsafe.records import CommandKind, EventType, Phase, Snapshot
 if TYPE_CHECKING:
     from shipsafe.engine.context import EngineContext
     from shipsafe.store.pending_journal import PendingJournal
-
-
-class Waiting(Exception):
-    """A journaled rollback that cannot be recorded yet (its driver is alive)."""
 
 
 def journal_of(ctx: EngineContext) -> PendingJournal | None:
@@ -140,7 +137,7 @@ def apply_journal(ctx: EngineContext, warn: Any) -> list[str]:
             warn(f"the store is still locked: the rollback journaled in {journal.path} "
                  "waits for the next command")
             return ended
-        except Waiting as exc:
+        except JournalWaiting as exc:
             warn(f"the rollback of {entry.get('rollout_id')} journaled in {journal.path} "
                  f"waits: {exc}")
             continue
@@ -167,7 +164,7 @@ def _apply(ctx: EngineContext, journal: PendingJournal, entry: dict[str, Any]) -
     ):
         # its driver is alive (thawed): its router writes refuse (the journal revokes its
         # epoch), so it stops at the next one; recorded by the first command after that
-        raise Waiting(f"its driver {lock.holder} still holds the lease")
+        raise JournalWaiting(f"its driver {lock.holder} still holds the lease")
     state = str(entry.get("state"))
     outcome = {
         "restored": "router restored to the snapshot and verified",
