@@ -6,6 +6,7 @@ every change raises the document's serial and re-signs it. Deploying users only 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -201,16 +202,45 @@ def set_witness(
     _save(target, _next(parsed, audit_witness=path or None), sign_with)
 
 
+@trust_app.command("publish")
+@exits
+def publish(
+    table: Annotated[str, typer.Argument(help="dynamodb://TABLE: the team table to hold it.")],
+    root: RootOpt = None,
+) -> None:
+    """Publish the trust root file into a team table's reserved item (pk trust-root), for
+    SHIPSAFE_TRUST_ROOT=dynamodb://TABLE. Run as an admin identity IAM lets write that item;
+    deploying identities must be denied it (README, Trust model)."""
+    from shipsafe.errors import UsageError
+    from shipsafe.trust.root import parse_root_file, read_root
+    from shipsafe.trust.store_root import is_store_root, publish
+
+    if not is_store_root(table):
+        raise UsageError(f"{table}: publish to dynamodb://TABLE")
+    path = _path(root)
+    read_root(path)  # safe and signed, as a deploy would check it
+    typer.echo(publish(table, parse_root_file(path)))
+
+
 @trust_app.command("show")
 @exits
 def show(root: RootOpt = None) -> None:
-    """Check the trust root as a deploy would (file modes, signatures) and summarise it."""
-    from shipsafe.trust.root import read_root
+    """Check the trust root as a deploy would (file modes, or for dynamodb://TABLE that this
+    identity cannot write it; signatures) and summarise it."""
+    from shipsafe.trust.root import ROOT_ENV, read_root
 
-    path = _path(root)
-    loaded = read_root(path)
+    named = root or os.environ.get(ROOT_ENV) or ""
+    if named.startswith("dynamodb://"):
+        from shipsafe.trust.store_root import read_store_root
+
+        loaded = read_store_root(named)
+        where = loaded.source
+    else:
+        path = _path(root)
+        loaded = read_root(path)
+        where = str(path)
     typer.echo(
-        f"{path}: safe and signed; serial {loaded.serial}, {len(loaded.admins)} admin(s), "
+        f"{where}: safe and signed; serial {loaded.serial}, {len(loaded.admins)} admin(s), "
         f"threshold {loaded.threshold}, sha256:{loaded.digest[:12]}"
     )
     for key in loaded.actors:

@@ -1,0 +1,145 @@
+"""The trust root kept in a team store: a reserved item of the DynamoDB table
+(pk `trust-root`, sk `root`) holding the same document as /etc/shipsafe/trust.yaml, named by
+SHIPSAFE_TRUST_ROOT=dynamodb://TABLE[?region=R].
+
+It is verified exactly as the file root (admin keys; the policy and actors' keys signed by
+them). What makes it a root is that the deploying identity cannot write it - IAM denies
+writes to that partition (README, Trust model). The equivalent of ssh's StrictModes is a
+proof, on every read: a conditional UpdateItem of that item whose condition can never hold
+(`attribute_exists(pk) AND attribute_not_exists(pk)`), so it never writes. DynamoDB checks
+IAM before the condition:
+
+    AccessDenied (or HTTP 403)   the caller cannot write the root: used
+    ConditionalCheckFailed       the caller could have written it: refused (exit 2)
+    anything else                nothing proven: refused (exit 2)
+
+Admins publish the root with `shipsafe trust publish dynamodb://TABLE` (from the file they
+keep), each publish conditional on a higher serial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipsafe.errors import PolicyViolation, ShipsafeError
+from shipsafe.providers import aws_common
+from shipsafe.trust.root import TrustRoot, TrustRootFile, verify_root
+
+PK, SK = "trust-root", "root"
+NEVER = "attribute_exists(#pk) AND attribute_not_exists(#pk)"
+DENIED = {"AccessDeniedException", "AccessDenied"}
+
+
+def is_store_root(named: str) -> bool:
+    return named.startswith("dynamodb://")
+
+
+def _table(url: str) -> tuple[str, str | None]:
+    from shipsafe.store.dynamodb_items import parse_url
+
+    try:
+        return parse_url(url)
+    except ShipsafeError as exc:
+        raise PolicyViolation(f"trust root {url}: {exc.message}") from None
+
+
+def _client(url: str, client: Any) -> tuple[str, Any]:
+    table, region = _table(url)
+    return table, client or aws_common.client("dynamodb", region)
+
+
+def _key() -> dict[str, dict[str, str]]:
+    return {"pk": {"S": PK}, "sk": {"S": SK}}
+
+
+def read_store_root(url: str, client: Any = None) -> TrustRoot:
+    """The verified trust root in TABLE's reserved item; PolicyViolation (exit 2) when it is
+    missing, unreadable, not signed by its admins, or writable by the caller."""
+    import yaml
+
+    table, db = _client(url, client)
+    source = f"{url} (item pk={PK})"
+    try:
+        with aws_common.aws_errors(f"trust root {source}", checking=True):
+            item = db.get_item(TableName=table, Key=_key(), ConsistentRead=True).get("Item")
+    except ShipsafeError as exc:
+        raise PolicyViolation(f"cannot read the trust root: {_one_line(exc.message)}") from None
+    text = ((item or {}).get("document") or {}).get("S")
+    if not text:
+        raise PolicyViolation(f"{source}: no trust root there (an admin publishes it with "
+                              f"shipsafe trust publish {url})")
+    try:
+        data = yaml.safe_load(text)
+        parsed = TrustRootFile.model_validate(data if isinstance(data, dict) else {})
+    except (yaml.YAMLError, ValueError) as exc:
+        first = str(exc).splitlines()[0]
+        raise PolicyViolation(f"{source}: not a trust root: {first}") from None
+    root = verify_root(parsed, source)
+    why = writable_reason(table, db)
+    if why is not None:
+        raise PolicyViolation(
+            f"trust root refused: {source} {why}; deny the deploying identities "
+            "dynamodb:PutItem/UpdateItem/DeleteItem on it (README, Trust model)")
+    return root
+
+
+def writable_reason(table: str, db: Any) -> str | None:
+    """None when DynamoDB refuses this caller a write to the root's item (proven by a
+    conditional no-op UpdateItem); otherwise why the root cannot be trusted."""
+    try:
+        db.update_item(
+            TableName=table,
+            Key=_key(),
+            UpdateExpression="SET #probe = :probe",
+            ConditionExpression=NEVER,
+            ExpressionAttributeNames={"#probe": "shipsafe_write_probe", "#pk": "pk"},
+            ExpressionAttributeValues={":probe": {"S": "never written"}},
+        )
+    except Exception as exc:
+        if not aws_common.from_aws_sdk(exc):
+            raise
+        code = aws_common.error_code(exc)
+        status = int((getattr(exc, "response", None) or {}).get(
+            "ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in DENIED or status == 403:
+            return None
+        if code == "ConditionalCheckFailedException":
+            return "is writable by the invoking identity (a no-op conditional write was allowed)"
+        return f"could not be proven unwritable ({code or type(exc).__name__})"
+    return "is writable by the invoking identity (a write that can never succeed succeeded?)"
+
+
+def publish(url: str, parsed: TrustRootFile, client: Any = None) -> str:
+    """Write the (signed, verified) root into TABLE's reserved item, only over a lower serial.
+    Run by an admin whose identity may write that item."""
+    import yaml
+
+    table, db = _client(url, client)
+    verify_root(parsed, url)
+    text = yaml.safe_dump(parsed.model_dump(mode="json", by_alias=True), sort_keys=False)
+    serial = parsed.document.serial
+    try:
+        with aws_common.aws_errors(f"publish the trust root to {url}", checking=True):
+            try:
+                db.put_item(
+                    TableName=table,
+                    Item={**_key(), "document": {"S": text}, "serial": {"N": str(serial)}},
+                    ConditionExpression="attribute_not_exists(#pk) OR #serial < :serial",
+                    ExpressionAttributeNames={"#pk": "pk", "#serial": "serial"},
+                    ExpressionAttributeValues={":serial": {"N": str(serial)}},
+                )
+            except Exception as exc:
+                if aws_common.error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                raise PolicyViolation(
+                    f"{url} holds a trust root with serial {serial} or higher: change the "
+                    "root (its serial grows with every change) before publishing") from None
+    except PolicyViolation:
+        raise
+    except ShipsafeError as exc:
+        raise PolicyViolation(_one_line(exc.message)) from None
+    return f"{url}: trust root serial {serial} published (item pk={PK}, sk={SK})"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())  # moto answers DynamoDB's 403 with an XML page

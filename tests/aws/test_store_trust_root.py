@@ -1,0 +1,194 @@
+"""The trust root in a team table's reserved item (SHIPSAFE_TRUST_ROOT=dynamodb://TABLE):
+verified as the file root is, and used only when DynamoDB refuses the caller a write to it.
+
+moto enforces IAM for DynamoDB once authentication is on (moto.core.enable_iam_authentication)
+but evaluates neither resource ARNs nor the dynamodb:LeadingKeys condition for it: a Deny with
+that condition denies every write to the table. So the identities here are "may write the
+table" and "may not write the table"; the per-item scoping is AWS's to enforce (README,
+Trust model). The answers moto does not give the way DynamoDB does (AccessDeniedException
+as JSON, throttling) come from botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from botocore.stub import Stubber
+from typer.testing import CliRunner
+
+from shipsafe.cli.app import app
+from shipsafe.clock import FakeClock
+from shipsafe.errors import ExitCode, PolicyViolation
+from shipsafe.store.dynamodb import DynamoDBStore
+from shipsafe.trust.root import load_root, parse_root_file
+from shipsafe.trust.store_root import PK, SK, publish, read_store_root, writable_reason
+from tests.aws.worlds import REGION
+from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
+from tests.support.trust_root import PERMISSIVE, write_trust_root
+from tests.test_cli import FAST, write_plan
+
+runner = CliRunner()
+URL = "dynamodb://team-state"
+PEOPLE = {"ci-bot": ("ci", []), "bob": ("human", [])}
+DENY_WRITES = {"Effect": "Deny",
+               "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                          "dynamodb:BatchWriteItem"],
+               # moto authorizes DynamoDB calls against resource "*": a table ARN here would
+               # never match there (README's policy names the table)
+               "Resource": "*",
+               "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["trust-root"]}}}
+ALLOW_ALL = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+
+
+def _user(iam: Any, name: str, *statements: dict[str, Any]) -> tuple[str, str]:
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="shipsafe", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+@pytest.fixture
+def published(aws: Any, tmp_path: Path) -> Path:
+    """The team table with an admin's signed root published into it; returns the file."""
+    DynamoDBStore.init(URL)
+    root = write_trust_root(tmp_path, PERMISSIVE, PEOPLE)
+    publish(URL, parse_root_file(root))
+    return root
+
+
+@pytest.fixture
+def identities(aws: Any) -> Iterator[dict[str, Any]]:
+    """dynamodb clients for an admin (may write the table) and a deployer (may not), with
+    moto checking IAM for every request made while the test runs."""
+    from moto.core import enable_iam_authentication
+
+    iam = aws.client("iam")
+    keys = {"admin": _user(iam, "admin", ALLOW_ALL),
+            "deployer": _user(iam, "deployer", ALLOW_ALL, DENY_WRITES)}
+    clients = {name: aws.client("dynamodb", aws_access_key_id=ak, aws_secret_access_key=sk)
+               for name, (ak, sk) in keys.items()}
+    with enable_iam_authentication():
+        yield {"clients": clients, "keys": keys}
+
+
+def test_a_root_the_caller_cannot_write_is_read_and_verified(
+    published: Path, identities: dict[str, Any]
+) -> None:
+    root = read_store_root(URL, identities["clients"]["deployer"])
+    assert root.serial == 1
+    assert sorted(k.identity for k in root.actors) == ["bob", "ci-bot"]
+    assert root.source == f"{URL} (item pk={PK})"
+
+
+def test_a_root_the_caller_could_write_is_refused(
+    published: Path, identities: dict[str, Any]
+) -> None:
+    with pytest.raises(PolicyViolation, match="writable by the invoking identity") as refused:
+        read_store_root(URL, identities["clients"]["admin"])
+    assert refused.value.exit_code == ExitCode.INVALID
+    # the proof wrote nothing: the item is the published document, no probe attribute
+    item = identities["clients"]["admin"].get_item(
+        TableName="team-state", Key={"pk": {"S": PK}, "sk": {"S": SK}})["Item"]
+    assert set(item) == {"pk", "sk", "document", "serial"}
+
+
+def test_an_edited_root_in_the_table_is_refused(published: Path, aws: Any) -> None:
+    data = yaml.safe_load(parse_root_file(published).model_dump_json(by_alias=True))
+    data["document"]["actors"][0]["kind"] = "human"  # ci-bot promotes itself
+    aws.client("dynamodb").put_item(TableName="team-state", Item={
+        "pk": {"S": PK}, "sk": {"S": SK}, "document": {"S": yaml.safe_dump(data)},
+        "serial": {"N": "9"}})
+    with pytest.raises(PolicyViolation, match="not signed by 1 of its admin keys"):
+        read_store_root(URL)
+
+
+def test_a_table_without_a_root_is_refused_naming_the_command(aws: Any) -> None:
+    DynamoDBStore.init(URL)
+    with pytest.raises(PolicyViolation, match=f"shipsafe trust publish {URL}"):
+        load_root({"SHIPSAFE_TRUST_ROOT": URL})
+
+
+def test_publish_never_replaces_a_root_with_an_older_or_equal_serial(
+    published: Path, tmp_path: Path
+) -> None:
+    older = write_trust_root(tmp_path / "old", PERMISSIVE, {"ci-bot": ("human", [])}, serial=1)
+    with pytest.raises(PolicyViolation, match="serial 1 or higher"):
+        publish(URL, parse_root_file(older))
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "verdict"),
+    [
+        ("AccessDeniedException", 400, None),
+        ("ConditionalCheckFailedException", 400, "writable by the invoking identity"),
+        ("ThrottlingException", 400, "could not be proven unwritable (ThrottlingException)"),
+        ("ResourceNotFoundException", 400, "could not be proven unwritable"),
+    ],
+)
+def test_only_access_denied_proves_the_root_unwritable(
+    error: str, status: int, verdict: str | None
+) -> None:
+    import boto3
+
+    client = boto3.session.Session(
+        region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"
+    ).client("dynamodb")
+    with Stubber(client) as stub:
+        stub.add_client_error("update_item", service_error_code=error, http_status_code=status)
+        found = writable_reason("team-state", client)
+    assert found == verdict or (verdict is not None and found is not None and verdict in found)
+
+
+@pytest.fixture
+def deploy_site(
+    published: Path, identities: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FakeProviders:
+    from shipsafe.providers import aws_common
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", URL)
+    monkeypatch.setenv("SHIPSAFE_KEY", str(tmp_path / "keys" / "ci-bot.key"))
+    for var in ("SHIPSAFE_STATE", "SHIPSAFE_AUDIT_LOG", "SHIPSAFE_AUDIT_S3", "CI"):
+        monkeypatch.delenv(var, raising=False)
+    providers = FakeProviders(FakeRouter(), FakeMetrics(0.001))
+    monkeypatch.setattr("shipsafe.providers.registry.Registry", lambda: providers)
+    clock = FakeClock(datetime.now(UTC))
+    monkeypatch.setattr("shipsafe.cli.session.SystemClock", lambda: clock)
+    aws_common.reset()
+    return providers
+
+
+def _as(identity: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipsafe.providers import aws_common
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", identity[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", identity[1])
+    aws_common.reset()
+
+
+def test_a_deploy_obeys_the_table_root_only_when_the_deployer_cannot_write_it(
+    deploy_site: FakeProviders, identities: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = write_plan(tmp_path, FAST)
+    _as(identities["keys"]["admin"], monkeypatch)
+    refused = runner.invoke(app, ["deploy", plan, "--state", "state.db"])
+    assert refused.exit_code == 2, refused.output
+    assert "writable by the invoking identity" in refused.output
+    assert [c for c in deploy_site.router_instance.calls if c[0] == "set"] == []
+    _as(identities["keys"]["deployer"], monkeypatch)
+    shown = runner.invoke(app, ["trust", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert f"{URL} (item pk={PK}): safe and signed; serial 1" in shown.output
+    deployed = runner.invoke(app, ["deploy", plan, "--state", "state.db", "-o", "json"])
+    assert deployed.exit_code == 0, deployed.output
+    created = json.loads(deployed.output.splitlines()[0])
+    assert created["data"]["actor"]["kind"] == "ci"  # the kind came from the table's root
+    assert created["data"]["policy"].startswith(f"trust root {URL}")
