@@ -68,8 +68,13 @@ EXAMPLES: dict[str, list[str]] = {
     "trust sign-policy": ["shipsafe trust sign-policy org-policy.yaml "
                           "--sign-with /root/keys/ops.key"],
     "trust set-witness": ["shipsafe trust set-witness /var/lib/shipsafe/witness.log "
+                          "--sign-with /root/keys/ops.key",
+                          "shipsafe trust set-witness s3://acme-shipsafe-witness/prod "
                           "--sign-with /root/keys/ops.key"],
-    "trust show": ["shipsafe trust show", "shipsafe trust show --root ./trust.yaml"],
+    "trust publish": ["shipsafe trust publish dynamodb://shipsafe-state "
+                      "--root /root/shipsafe/trust.yaml"],
+    "trust show": ["shipsafe trust show", "shipsafe trust show --root ./trust.yaml",
+                   "shipsafe trust show --root dynamodb://shipsafe-state"],
     "aws permissions": [
         "shipsafe aws permissions plans/aws-alb-canary.yaml",
         "shipsafe aws permissions plan.yaml --state dynamodb://shipsafe-state > policy.json",
