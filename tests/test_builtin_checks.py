@@ -317,6 +317,18 @@ def test_a_canary_without_errors_gets_no_measurement_beyond_its_interval(
     assert len(readings) >= 10 and min(gaps) >= 5.0
 
 
+def test_errors_during_the_breaker_warm_up_do_not_start_it_early(
+    builtin_ctx: Any, traffic: Traffic, recorder: Any
+) -> None:
+    traffic.error_share["canary"] = 1.0  # failing from its first request
+    engine = start_deploy(builtin_ctx, slow_breaker_plan())
+    assert drive(engine) == Phase.ROLLED_BACK
+    verified = next(e.time for e in recorder.of("weight_verified") if e.data["weight"] == 10)
+    first = recorder.of("measurement")[0]
+    # breakerWarmup 1 s, the template's initialDelay 500 ms: the first reading waits 1 s
+    assert (first.time - verified).total_seconds() >= 1.0
+
+
 # the plan ---------------------------------------------------------------------------------
 
 

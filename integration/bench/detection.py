@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 from integration.bench.common import machine, percentile, summary
@@ -85,15 +86,39 @@ def one_run(
             if running.popen.poll() is not None or rig.haproxy.weight("canary") != weight:
                 raise AssertionError(f"the healthy canary was rolled back:\n{running.transcript()}")
         rig.canary.set_faults(error_share=1.0)
-        fault_on = time.monotonic()
+        fault_on, fault_wall = time.monotonic(), time.time()
         wait_until(lambda: rig.haproxy.weight("canary") == 0, "canary weight 0", 60, 0.02)
         detected = time.monotonic() - fault_on
         finished = running.wait(timeout=30)
         if finished.code != 3:
             raise AssertionError(f"expected a rollback (3), got {finished.code}")
+        where(finished, fault_wall)
         return detected
     finally:
         running.kill()
+
+
+def where(finished: Any, fault_wall: float) -> None:
+    """Where the time went, from shipsafe's own events (wall clock, same machine): the
+    failing reading and the end of the rollback (weights restored and read back)."""
+
+    def after(event: dict[str, Any]) -> str:
+        at = datetime.fromisoformat(str(event["time"])).timestamp() - fault_wall
+        return f"{at:+.3f}s"
+
+    failing = [
+        e for e in finished.of_type("measurement")
+        if (e.get("data") or {}).get("run") == "breakers" and e["data"].get("phase") == "failed"
+    ]
+    if not failing:
+        return
+    first = finished.events.index(failing[0])
+    chain = [failing[0]] + [
+        e for e in finished.events[first + 1:]
+        if e.get("type") in ("breaker_tripped", "rollback_started", "rollback_finished")
+    ]
+    print("       " + ", ".join(f"{e['type']} {after(e)}" for e in chain)
+          + f" (reading {failing[0]['data'].get('value'):.3f})", flush=True)
 
 
 def main() -> int:

@@ -2,7 +2,8 @@
 how fast the same breaker catches a canary that answers only 5xx.
 
     python -m integration.bench.false_trips [--rollouts 100] [--minutes 5] [--runs 200]
-                                            [--rig-minutes 0]
+                                            [--rig-minutes 0] [--weights 5,10,25,50,100]
+                                            [--no-watch] [--seed 8]
 
 Simulated (seeded; seconds of CPU, no servers): 100 req/s arriving at random (Poisson), split
 between the servers by HAProxy's weighted round robin, every request failing independently
@@ -215,6 +216,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200, help="simulated detections a weight")
     parser.add_argument("--rig-minutes", type=float, default=0.0, help="0: no rig run")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--weights", default=",".join(map(str, WEIGHTS)),
+                        help="canary weights (%%), comma-separated")
     parser.add_argument("--no-watch", action="store_true",
                         help="readings on the interval only (the engine before 2026-12-01 20:00Z)")
     args = parser.parse_args()
@@ -232,13 +235,14 @@ def main() -> int:
     print(f"false trips: share of {args.rollouts} simulated rollouts holding the weight "
           f"{args.minutes:g} min that roll back a canary as good as stable")
     print(f"  {'weight':>6} {'shipped':>9} {'bare ' + BARE:>20}")
-    for weight in WEIGHTS:
+    weights = [int(w) for w in args.weights.split(",")]
+    for weight in weights:
         shipped_rate, bare_rate = false_trips(rng, weight, template, args.rollouts,
                                               args.minutes * 60, watch)
         print(f"  {weight:>5}% {shipped_rate:>9.1%} {bare_rate:>20.1%}", flush=True)
     print(f"detection: every canary answer 5xx, {args.runs} simulated runs a weight, "
           "seconds from the fault to the first failing reading (shipped condition)")
-    for weight in WEIGHTS:
+    for weight in weights:
         times = detection(rng, weight, template, args.runs, watch)
         print(f"  {weight:>5}%  p50 {percentile(times, 50):.3f}  p95 {percentile(times, 95):.3f}"
               f"  max {max(times):.3f}", flush=True)
