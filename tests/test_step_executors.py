@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shipsafe.engine import effects, steps
+from shipsafe.engine import effects, evidence, steps
 from shipsafe.engine.outcomes import Failed, NeedsHuman, StepDone, Waiting
 from shipsafe.records import EventType, Phase, Reason, StepState
 from tests.conftest import make_plan
@@ -20,17 +20,16 @@ def at_step(fx: FakeEffects, index: int) -> tuple[Any, StepState]:
     fx.record.step_index = index
     step = fx.steps[index]
     state = steps.enter(fx, step, index, fx.now())
+    needed = steps.required_checks(step)
+    if needed and fx.runtime.evidence is not None:  # as the rollout records it
+        fx.runtime.evidence = evidence.require(fx.runtime.evidence, fx.plan, needed)
     fx.runtime.step = state
     return step, state
 
 
 def test_the_fake_has_every_verb_of_the_effects_protocol() -> None:
-    verbs = {
-        name
-        for proto in (effects.RolloutView, effects.Effects)
-        for name in vars(proto)
-        if not name.startswith("_")
-    }
+    verbs = {name for group in effects.GROUPS for name in vars(group) if not name.startswith("_")}
+    assert {"emit", "transition", "set_weight", "measure", "run_command"} <= verbs
     fx = FakeEffects(make_plan("steps:\n  - setWeight: 10\n"))
     assert {v for v in verbs if not hasattr(fx, v)} == set()
 
@@ -115,3 +114,15 @@ def test_a_migration_without_a_verified_data_snapshot_fails_and_runs_nothing() -
     assert outcome.reason == Reason.SNAPSHOT_UNVERIFIED
     assert fx.commands_run == []
     assert fx.runtime.migrations == []
+
+
+def test_entering_an_analysis_step_changes_nothing_and_names_what_it_requires() -> None:
+    fx = FakeEffects(make_plan("steps:\n  - setWeight: 10\n"
+                               "  - analysis: {templates: [error-rate, latency]}\n"))
+    before = fx.runtime.model_copy(deep=True)
+    step = fx.steps[1]
+    state = steps.enter(fx, step, 1, fx.now())
+    assert fx.runtime == before
+    assert state.analysis is not None and state.analysis.phase.value == "running"
+    assert steps.required_checks(step) == ["error-rate", "latency"]
+    assert fx.events == [] and fx.transitions == []

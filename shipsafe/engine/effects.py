@@ -61,6 +61,10 @@ class RolloutView(Protocol):
 
     def now(self) -> datetime: ...
 
+    def pause_seconds(self, duration: float) -> float:
+        """A pause's length (an emergency may shorten it, as far as the policy allows)."""
+        ...
+
     def gate_of(self, step: Any, index: int) -> str: ...
 
     def is_guard_gate(self, index: int) -> bool: ...
@@ -75,22 +79,14 @@ class RolloutView(Protocol):
         """The approval `command` gives `gate` (ApprovalRefused: why not)."""
         ...
 
-
-class Effects(RolloutView, Protocol):
-    """The I/O verbs a step executor may use; each one is recorded as the loop records it."""
-
-    # how long a weight change may take to read back; how often a restore is tried
-    @property
-    def verify_timeout(self) -> float: ...
-
-    @property
-    def restore_attempts(self) -> int: ...
-
-    def pause_seconds(self, duration: float) -> float:
-        """A pause's length (an emergency may shorten it, as far as the policy allows)."""
+    def recent_rollouts(self, limit: int) -> list[RolloutRecord]:
+        """The latest rollouts of this service and environment, newest first."""
         ...
 
-    # events, the record, intent and outcome of every side effect
+
+class Recording(Protocol):
+    """Events, the record, and the intent and outcome of every side effect."""
+
     def emit(
         self,
         type: EventType,
@@ -101,13 +97,25 @@ class Effects(RolloutView, Protocol):
 
     def save(self) -> None: ...
 
-    def transition(self, phase: Phase, reason: Reason, message: str) -> None: ...
+    def transition(self, phase: Phase, reason: Reason, message: str) -> None:
+        """Change phase through the one transition table (engine/phases.py)."""
+        ...
 
     def operation(self, kind: str, params: dict[str, Any]) -> Operation: ...
 
     def finish(self, op: Operation, outcome: OperationOutcome, detail: str = "") -> None: ...
 
-    # traffic
+
+class Traffic(Protocol):
+    """The router: the plan's, or one rebuilt from the stored snapshot."""
+
+    # how long a weight change may take to read back; how often a restore is tried
+    @property
+    def verify_timeout(self) -> float: ...
+
+    @property
+    def restore_attempts(self) -> int: ...
+
     @property
     def router(self) -> TrafficRouter: ...
 
@@ -121,14 +129,20 @@ class Effects(RolloutView, Protocol):
 
     def provider_error(self, what: str, exc: Exception) -> None: ...
 
-    # metrics
+
+class Measuring(Protocol):
+    """Metric sources, and measurements taken, stored and counted as evidence."""
+
     def source(self, name: str) -> MetricSource: ...
 
     def measure(self, run: AnalysisRunState, now: datetime) -> AnalysisRunState:
         """Take every due measurement of `run` (stored, emitted, counted as evidence)."""
         ...
 
-    # snapshots, proofs, history, commands a plan names
+
+class Snapshots(Protocol):
+    """The stored router snapshot, data-snapshot providers, and the proofs over them."""
+
     def stored_snapshot(self) -> Snapshot | None: ...
 
     def save_snapshot(self, snapshot: Snapshot) -> None: ...
@@ -139,8 +153,16 @@ class Effects(RolloutView, Protocol):
 
     def signer(self, purpose: str, signed: Any) -> Any | None: ...
 
-    def recent_rollouts(self, limit: int) -> list[RolloutRecord]:
-        """The latest rollouts of this service and environment, newest first."""
-        ...
+
+class PlanCommands(Protocol):
+    """Commands the plan names (migrations, blue's identity probe): no shell, a timeout."""
 
     def run_command(self, argv: list[str], timeout: float) -> RunResult: ...
+
+
+class Effects(RolloutView, Recording, Traffic, Measuring, Snapshots, PlanCommands, Protocol):
+    """Everything a step executor may read and do: the groups above, nothing else."""
+
+
+# the groups, in the order above (a fake must offer every verb of each)
+GROUPS: tuple[type, ...] = (RolloutView, Recording, Traffic, Measuring, Snapshots, PlanCommands)

@@ -66,6 +66,7 @@ from shipsafe.records import (
     RolloutRecord,
     Runtime,
     Snapshot,
+    StepState,
     canonical_json,
 )
 from shipsafe.runner import PARENT_ENV, RunResult
@@ -507,7 +508,7 @@ class RolloutEngine:
             elif isinstance(intent, RestartStep):
                 at = intent.at or self.now()
                 self.record.step_index = intent.index
-                self.runtime.step = steps.enter(self, self.steps[intent.index], intent.index, at)
+                self.runtime.step = self._fresh_state(intent.index, at)
             elif isinstance(intent, RequestRollback):
                 self.begin_rollback(intent.reason, intent.message, intent.end)
             elif isinstance(intent, ResetInconclusiveBreakers):
@@ -556,7 +557,7 @@ class RolloutEngine:
         """Start a step now: the clock is read here, after the previous step's effects."""
         self.record.step_index = index
         step = self.steps[index]
-        state = self.runtime.step = steps.enter(self, step, index, self.now())
+        state = self.runtime.step = self._fresh_state(index, self.now())
         data: dict[str, Any] = {"step": index + 1, "of": len(self.steps), "kind": state.kind}
         if state.pause_until is not None:
             data["until"] = state.pause_until.isoformat()
@@ -565,6 +566,15 @@ class RolloutEngine:
             message=f"step {index + 1}/{len(self.steps)}: {describe_step(step)}",
             data=data,
         )
+
+    def _fresh_state(self, index: int, at: datetime) -> StepState:
+        """The step's state from `at`; what it requires becomes evidence at this weight."""
+        step = self.steps[index]
+        state = steps.enter(self, step, index, at)
+        needed = steps.required_checks(step)
+        if needed and self.runtime.evidence is not None:
+            self.runtime.evidence = evidence.require(self.runtime.evidence, self.plan, needed)
+        return state
 
     def _complete_step(self, message: str = "") -> None:
         i = self.record.step_index

@@ -28,7 +28,7 @@ from shipsafe.plan.steps import (
 from shipsafe.records import AnalysisPhase, EventType, Phase, Reason, RolloutRecord, StepState
 
 if TYPE_CHECKING:
-    from shipsafe.engine.effects import Effects
+    from shipsafe.engine.effects import Effects, RolloutView
     from shipsafe.plan.models import Plan
 
 
@@ -66,10 +66,9 @@ def waiting_gate(record: RolloutRecord, plan: Plan) -> str | None:
     return gate_at(record, all_steps[index], index)
 
 
-def enter(fx: Effects, step: Any, index: int, now: datetime) -> StepState:
+def enter(fx: RolloutView, step: Any, index: int, now: datetime) -> StepState:
     """Start a step at `now` (read after the previous step's effects): returns its fresh
-    state (side effects happen in `progress`). An analysis step's templates become
-    required evidence at the current weight."""
+    state and changes nothing (side effects happen in `progress`)."""
     state = StepState(index=index, kind=step_kind(step), started_at=now)
     spec = step_spec(step)
     if isinstance(spec, Pause) and spec.duration is not None:
@@ -78,11 +77,14 @@ def enter(fx: Effects, step: Any, index: int, now: datetime) -> StepState:
         state.analysis = analysis.new_run(
             f"step-{index + 1}", analysis.STEP, spec.templates, fx.plan.analysis, now
         )
-        if fx.runtime.evidence is not None:
-            fx.runtime.evidence = evidence.require(
-                fx.runtime.evidence, fx.plan, spec.templates
-            )
     return state
+
+
+def required_checks(step: Any) -> list[str]:
+    """What a step makes required evidence at the current weight once it starts: an
+    analysis step's templates (the rollout records them; engine/evidence.py)."""
+    spec = step_spec(step)
+    return list(spec.templates) if isinstance(spec, AnalysisStepSpec) else []
 
 
 def progress(fx: Effects, step: Any, state: StepState, now: datetime) -> StepOutcome:
