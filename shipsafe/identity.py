@@ -73,7 +73,7 @@ def detect_actor(
     environ: Mapping[str, str] | None = None,
 ) -> Actor:
     """The actor as resolved against the configured trust root (see resolve_actor)."""
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     return resolve_actor(actor, agent, load_root(environ), environ).actor
 

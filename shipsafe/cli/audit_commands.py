@@ -171,7 +171,7 @@ def _trust_root(store: object) -> tuple[TrustRoot | None, str | None]:
     and it names the witness), or the reason it does not verify."""
     from shipsafe.errors import PolicyViolation
     from shipsafe.policy.pin import effective_root
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     try:
         return effective_root(store, load_root()), None  # type: ignore[arg-type]
@@ -244,7 +244,7 @@ def pending(
     from shipsafe.policy import review_pending, verifier_for
     from shipsafe.policy.pin import effective_root
     from shipsafe.store import open_store
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     settings = Settings(state=state, output=output)
     store = open_store(settings.state, create=False)

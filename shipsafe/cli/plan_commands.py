@@ -36,7 +36,7 @@ def validate(
     from shipsafe.plan.substitute import Substitutions
     from shipsafe.policy import Request, Severity, findings_for_plan, load_policy
     from shipsafe.policy.pin import effective_root
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     substitutions = Substitutions.from_options(set_)
     loaded = load_plan(plan, substitutions)

@@ -41,7 +41,7 @@ def pin(
     from shipsafe.policy.pin import pin as pin_policy
     from shipsafe.policy.pin import pinned
     from shipsafe.store import open_store
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     settings = Settings(state=state, output=output, actor=actor, agent=agent, audit_log=audit_log)
     store = open_store(settings.state)
@@ -111,7 +111,7 @@ def show(state: StateOpt = None, output: OutputOpt = Output.human) -> None:
     from shipsafe.policy import load_policy
     from shipsafe.policy.pin import effective_root, pinned
     from shipsafe.store import open_store
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     try:
         store = open_store(state, create=False)

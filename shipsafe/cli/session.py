@@ -76,7 +76,7 @@ def session(
     from shipsafe.policy import verifier_for
     from shipsafe.policy.pin import effective_root
     from shipsafe.providers.registry import Registry
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     store = open_store(settings.state, create=create_store)
     root: TrustRoot | None = None

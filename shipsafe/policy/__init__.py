@@ -106,7 +106,7 @@ def load_policy(
     SHIPSAFE_TRUST) only narrows the keys to those also in the root, never adds one.
     `root`: the trust root already loaded (default: load it now)."""
     from shipsafe.policy.pin import effective_root
-    from shipsafe.trust.root import load_root
+    from shipsafe.trust.loading import load_root
 
     the_root: TrustRoot | None = load_root() if root is ... else root  # type: ignore[assignment]
     loaded = root_policy(effective_root(store, the_root))

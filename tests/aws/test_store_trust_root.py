@@ -26,7 +26,8 @@ from shipsafe.cli.app import app
 from shipsafe.clock import FakeClock
 from shipsafe.errors import ExitCode, PolicyViolation
 from shipsafe.store.dynamodb import DynamoDBStore
-from shipsafe.trust.root import load_root, parse_root_file
+from shipsafe.trust.loading import load_root
+from shipsafe.trust.root import parse_root_file
 from shipsafe.trust.store_root import PK, SK, publish, read_store_root, writable_reason
 from tests.aws.worlds import REGION
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
