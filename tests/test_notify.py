@@ -97,7 +97,8 @@ def test_a_failing_webhook_is_retried_then_reported_and_the_rollout_goes_on(
 ) -> None:
     hook_server.statuses = [503, 503, 503, 200]  # the first event fails 3 times in a row
     errors: list[str] = []
-    notifier = WebhookNotifier(store, on_error=errors.append, attempts=3)
+    waits: list[float] = []  # the back-off between attempts, without waiting it out
+    notifier = WebhookNotifier(store, on_error=errors.append, attempts=3, sleep=waits.append)
     ctx = make_ctx()
     ctx.subscribers.append(notifier)
     plan = plan_with_hooks(f"  - webhook: {{url: '{hook_server.url}'}}\n", "  - setWeight: 10\n")
@@ -106,6 +107,7 @@ def test_a_failing_webhook_is_retried_then_reported_and_the_rollout_goes_on(
     assert notifier.failed == 1 and "HTTP 503" in errors[0]
     assert notifier.delivered == 1  # rollout_finished still arrived
     assert len(hook_server.received) == 4
+    assert len(waits) == 2 and 0 < waits[0] < waits[1]  # backed off twice, growing
 
 
 def test_unknown_event_names_and_a_missing_url_are_plan_errors() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from shipsafe.audit.store_log import StoreAuditLog
 from shipsafe.cli.app import app
+from shipsafe.clock import FakeClock
 from shipsafe.store import open_store
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
 from tests.support.trust_root import permissive_trust_root
@@ -30,6 +32,9 @@ def team(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.delenv(var, raising=False)
     providers = FakeProviders(FakeRouter(), FakeMetrics(0.001))
     monkeypatch.setattr("shipsafe.providers.registry.Registry", lambda: providers)
+    # the breaker's warm-up and interval pass in no time (real time here: ~14 s a deploy)
+    clock = FakeClock(datetime.now(UTC))
+    monkeypatch.setattr("shipsafe.cli.session.SystemClock", lambda: clock)
     url = "dynamodb://team-state"
     assert runner.invoke(app, ["store", "init", "--state", url]).exit_code == 0
     return url

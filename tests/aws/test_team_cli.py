@@ -68,6 +68,9 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     permissive_trust_root(tmp_path, monkeypatch)
     for var in ("SHIPSAFE_STATE", "SHIPSAFE_PARENT_ROLLOUT", "CI", "SHIPSAFE_AUDIT_S3"):
         monkeypatch.delenv(var, raising=False)
+    # the breaker's warm-up and interval pass in no time (real time here: ~10 s a deploy)
+    clock = FakeClock(datetime.now(UTC))
+    monkeypatch.setattr("shipsafe.cli.session.SystemClock", lambda: clock)
     return tmp_path
 
 
