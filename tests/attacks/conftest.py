@@ -15,6 +15,7 @@ Every test asserts the refusal, the untouched target and the audit record.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -34,7 +35,13 @@ from packaging.requirements import Requirement
 from shipsafe.approvals import generate_keys
 from tests.support.trust_root import write_trust_root
 
-USER = "shipsafe-attacker"
+# one user per pytest-xdist worker (gw0, gw1, ...): a worker never deletes the user another
+# worker's tests are still running as
+USER = "shipsafe-attacker" + (f"-{os.environ['PYTEST_XDIST_WORKER']}"
+                              if os.environ.get("PYTEST_XDIST_WORKER") else "")
+# useradd and userdel lock /etc/passwd and refuse ("cannot lock") instead of waiting: workers
+# take turns through this lock
+ACCOUNTS_LOCK = Path(tempfile.gettempdir()) / "shipsafe-attacks-accounts.lock"
 REPO = Path(__file__).resolve().parents[2]
 
 POLICY = """\
@@ -85,18 +92,33 @@ def _needed_distributions() -> set[str]:
     return seen
 
 
+def _place(source: Path, target: Path) -> None:
+    """A hard link where the file is already readable by everyone and on the same file
+    system (no data copied, modes untouched), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = source.stat().st_mode
+    if mode & 0o004 and not mode & 0o022:  # the agent may read it and may not change it
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    shutil.copy2(source, target)
+
+
 def _copy_runtime(into: Path) -> None:
-    shutil.copytree(REPO / "shipsafe", into / "shipsafe",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    # byte code included: it is only valid for the source beside it (same mtime and size),
+    # and a byte code file another interpreter cannot use is ignored and compiled again
+    for source in (REPO / "shipsafe").rglob("*"):
+        if source.is_file():
+            _place(source, into / source.relative_to(REPO))
     for name in _needed_distributions():
         dist = metadata.distribution(name)
         for file in dist.files or []:
             source = Path(str(dist.locate_file(file)))
-            if "__pycache__" in file.parts or not source.is_file() or ".." in file.parts:
+            if not source.is_file() or ".." in file.parts:
                 continue
-            target = into / file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            _place(source, into / file)
     shutil.copy2(REPO / "tests" / "support" / "weight_file.py", into / "weight_file.py")
 
 
@@ -123,6 +145,24 @@ def _python_for(uid: int, gid: int, path: Path) -> str:
                 f"(tried {', '.join(candidates)})", pytrace=False)
 
 
+def _accounts(*argv: str, check: bool = True) -> None:
+    """useradd/userdel, one process at a time on this machine."""
+    with ACCOUNTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(list(argv), check=check, capture_output=True)
+
+
+def _readable(path: Path) -> None:
+    """Everything under `path` readable (not writable) by every user. A hard-linked file
+    (see _place) is readable already and keeps its mode: it is also the venv's file."""
+    for directory, _, files in os.walk(path):
+        os.chmod(directory, 0o755)
+        for name in files:
+            file = os.path.join(directory, name)
+            if os.stat(file).st_nlink == 1:
+                os.chmod(file, 0o644)
+
+
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[Runtime]:
     if os.geteuid() != 0:
@@ -132,23 +172,29 @@ def runtime() -> Iterator[Runtime]:
     try:
         pwd.getpwnam(USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                        "/usr/sbin/nologin", USER], check=True, capture_output=True)
+        _accounts("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                  USER)
         created = True
     entry = pwd.getpwnam(USER)
     base = Path(tempfile.mkdtemp(prefix="shipsafe-attacks-"))
     base.chmod(0o755)
     path = base / "runtime"
     _copy_runtime(path)
-    for directory, _, files in os.walk(path):
-        os.chmod(directory, 0o755)
-        for name in files:
-            os.chmod(os.path.join(directory, name), 0o644)
+    _readable(path)
     python = _python_for(entry.pw_uid, entry.pw_gid, path)
+    # The user cannot write __pycache__ into the root-owned copy, so without byte code there
+    # every shipsafe it starts compiles shipsafe and its dependencies from source again
+    # (about a fifth of these tests' CPU time). Root compiles, with the user's interpreter,
+    # what the copied byte code leaves out or that interpreter cannot use (py_compile
+    # replaces a file, so a hard link's other name is never written); the user can read but
+    # not change the byte code, as with any system-installed package.
+    subprocess.run([python, "-m", "compileall", "-q", "-x", r"/tests?/", str(path)],
+                   check=True, capture_output=True)
+    _readable(path)
     yield Runtime(entry.pw_uid, entry.pw_gid, python, path, base)
     shutil.rmtree(base, ignore_errors=True)
     if created:
-        subprocess.run(["userdel", USER], check=False, capture_output=True)
+        _accounts("userdel", USER, check=False)
 
 
 @dataclass
