@@ -37,6 +37,28 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 # app's tree is built once; every invoke still gets its own click context, input and env.
 typer.testing._get_command = functools.cache(typer.testing._get_command)  # type: ignore[attr-defined]
 
+# Where tmp_path lives: in memory when the machine has room there. Nearly every test opens a
+# SQLite store and an audit log in tmp_path, and each commit and append waits for fsync; on a
+# disk shared with other work that wait was most of the suite's wall time (a third of its
+# tests: 35 s on disk, 2.3 s in memory). Durability against power loss is not what these
+# tests test; the store and the log make the same calls either way. PYTEST_DEBUG_TEMPROOT
+# (pytest's own setting) or --basetemp, when given, win; pytest keeps its usual numbered
+# directories (the last 3 runs, about 50 MB each) under <root>/pytest-of-<user>/.
+MEMORY_TEMP = Path("/dev/shm")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest reads the temp root (it does so lazily)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return  # given by the caller, or by the xdist controller to its workers
+    try:
+        room = os.statvfs(MEMORY_TEMP)
+    except OSError:
+        return
+    if os.access(MEMORY_TEMP, os.W_OK | os.X_OK) and room.f_bavail * room.f_frsize >= 2**30:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMP)
+
+
 PLAN_HEAD = """\
 apiVersion: shipsafe/v1
 kind: Plan
