@@ -78,6 +78,9 @@ class RouterCounters:
         self._sampler: threading.Thread | None = None
         # each target's cumulative error count at the last reading (errors_since_last_reading)
         self._errors_at_reading: dict[str, float] = {}
+        # a look that failed is not repeated before the next reading: a hung runtime API would
+        # hold the driver for the reader's timeout on every look
+        self._look_failed = False
 
     def check(self) -> None:
         """The router answers with both targets' counters; the first read is the baseline
@@ -144,16 +147,18 @@ class RouterCounters:
     def errors_since_last_reading(self, query: MetricQuery) -> bool:
         """Did the subject of `query` answer new errors since the last reading? One read of
         the counters (kept as a sample); False for summing readers (CloudWatch has no
-        running count), before the first reading, and when the read fails."""
+        running count), before the first reading, and when the read fails (then no more looks
+        until the next reading)."""
         canary = self.reader.servers[1]
         subject = str(query.args.get("subject", canary))
         with self._lock:
             seen = self._errors_at_reading.get(subject)
-        if seen is None or not self.reader.cumulative:
+        if seen is None or not self.reader.cumulative or self._look_failed:
             return False
         try:
             counters = self.reader.read(0.0)
         except Exception:  # the next measurement reads, and reports errors, for itself
+            self._look_failed = True
             return False
         at = self._monotonic()
         with self._lock:
@@ -170,6 +175,7 @@ class RouterCounters:
         now = self._monotonic()
         with self._lock:
             self._errors_at_reading = {s: c.errors for s, c in now_counters.items()}
+            self._look_failed = False
             return self._deltas(now_counters, now, window)
 
     def _deltas(
