@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from integration.aws.moto_server import MotoServer
 
@@ -76,15 +77,25 @@ def test_the_table_root_is_used_only_by_identities_iam_denies_writing_it(
         published = shipsafe({**base, **admin}, "trust", "publish", URL,
                              "--root", str(etc / "trust.yaml"))
         assert published.returncode == 0, published.stderr
-        as_deployer = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": URL},
+        # the root-owned file every deploying machine has: where the root is, who vouches
+        admins = [a["publicKey"] for a in yaml.safe_load((etc / "trust.yaml").read_text())[
+            "admins"]]
+        location = etc / "trust-location.yaml"
+        location.write_text(yaml.safe_dump({"apiVersion": "shipsafe/v1",
+                                            "kind": "TrustRootLocation", "table": URL,
+                                            "admins": admins}))
+        as_deployer = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": str(location)},
                                "trust", "show")
         assert as_deployer.returncode == 0, as_deployer.stderr
         assert f"{URL} (item pk=trust-root): safe and signed" in as_deployer.stdout
         assert "deployer: ci" in as_deployer.stdout  # the actors the admins signed
-        as_admin = shipsafe({**base, **admin, "SHIPSAFE_TRUST_ROOT": URL}, "trust", "show")
+        as_admin = shipsafe({**base, **admin, "SHIPSAFE_TRUST_ROOT": str(location)},
+                            "trust", "show")
         assert as_admin.returncode == 2, as_admin.stdout + as_admin.stderr
         (line,) = as_admin.stderr.strip().splitlines()
         assert "writable by the invoking identity" in line
+        named_by_env = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": URL}, "trust", "show")
+        assert named_by_env.returncode == 2 and "location file" in named_by_env.stderr
         overwrite = shipsafe({**base, **deployer}, "trust", "publish", URL,
                              "--root", str(etc / "trust.yaml"))
         assert overwrite.returncode == 2, overwrite.stderr

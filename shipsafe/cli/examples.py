@@ -74,7 +74,7 @@ EXAMPLES: dict[str, list[str]] = {
     "trust publish": ["shipsafe trust publish dynamodb://shipsafe-state "
                       "--root /root/shipsafe/trust.yaml"],
     "trust show": ["shipsafe trust show", "shipsafe trust show --root ./trust.yaml",
-                   "shipsafe trust show --root dynamodb://shipsafe-state"],
+                   "shipsafe trust show --root /etc/shipsafe/trust-location.yaml"],
     "aws permissions": [
         "shipsafe aws permissions plans/aws-alb-canary.yaml",
         "shipsafe aws permissions plan.yaml --state dynamodb://shipsafe-state > policy.json",

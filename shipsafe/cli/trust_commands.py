@@ -6,7 +6,6 @@ every change raises the document's serial and re-signs it. Deploying users only 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -225,20 +224,21 @@ def publish(
 @trust_app.command("show")
 @exits
 def show(root: RootOpt = None) -> None:
-    """Check the trust root as a deploy would (file modes, or for dynamodb://TABLE that this
-    identity cannot write it; signatures) and summarise it."""
-    from shipsafe.trust.root import ROOT_ENV, read_root
+    """Check the trust root as a deploy would (file modes; for a location file, the table's
+    root signed by the admins it pins and unwritable by this identity) and summarise it."""
+    from shipsafe.trust.loading import load_root, read_root_or_location
+    from shipsafe.trust.root import ROOT_ENV
 
-    named = root or os.environ.get(ROOT_ENV) or ""
-    if named.startswith("dynamodb://"):
-        from shipsafe.trust.store_root import read_store_root
-
-        loaded = read_store_root(named)
-        where = loaded.source
+    if root:
+        loaded = read_root_or_location(Path(root))
     else:
-        path = _path(root)
-        loaded = read_root(path)
-        where = str(path)
+        found = load_root()
+        if found is None:
+            from shipsafe.errors import PolicyViolation
+
+            raise PolicyViolation(f"no trust root ({ROOT_ENV} or /etc/shipsafe/trust.yaml)")
+        loaded = found
+    where = loaded.source
     typer.echo(
         f"{where}: safe and signed; serial {loaded.serial}, {len(loaded.admins)} admin(s), "
         f"threshold {loaded.threshold}, sha256:{loaded.digest[:12]}"

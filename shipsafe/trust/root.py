@@ -151,16 +151,21 @@ def root_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
     return (Path(named), True) if named else (Path(DEFAULT_ROOT), False)
 
 
-def read_root(path: Path, check_modes: bool = True) -> TrustRoot:
+def refuse_unsafe(path: Path) -> None:
+    """PolicyViolation unless PATH is out of the invoking user's reach (StrictModes)."""
     from shipsafe.trust.paths import unsafe_reason
 
+    why = unsafe_reason(path)
+    if why is not None:
+        raise PolicyViolation(
+            f"trust root refused: {why}; it must be a root-owned file the deploying user "
+            "cannot write (see README, Trust model)"
+        )
+
+
+def read_root(path: Path, check_modes: bool = True) -> TrustRoot:
     if check_modes:
-        why = unsafe_reason(path)
-        if why is not None:
-            raise PolicyViolation(
-                f"trust root refused: {why}; it must be a root-owned file the deploying user "
-                "cannot write (see README, Trust model)"
-            )
+        refuse_unsafe(path)
     parsed = parse_root_file(path)
     return verify_root(parsed, str(path))
 

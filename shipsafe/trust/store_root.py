@@ -1,13 +1,14 @@
 """The trust root kept in a team store: a reserved item of the DynamoDB table
 (pk `trust-root`, sk `root`) holding the same document as /etc/shipsafe/trust.yaml, named by
-SHIPSAFE_TRUST_ROOT=dynamodb://TABLE[?region=R].
+a root-owned location file (kind TrustRootLocation: the table and the admin keys that must
+vouch for it), never by the environment, which also picks the AWS endpoint and credentials.
 
-It is verified exactly as the file root (admin keys; the policy and actors' keys signed by
-them). What makes it a root is that the deploying identity cannot write it - IAM denies
-writes to that partition (README, Trust model). The equivalent of ssh's StrictModes is a
-proof, on every read: a conditional UpdateItem of that item whose condition can never hold
-(`attribute_exists(pk) AND attribute_not_exists(pk)`), so it never writes. DynamoDB checks
-IAM before the condition:
+It is verified exactly as the file root (admin keys - here, the ones the location pins; the
+policy and actors' keys signed by them). What makes it a root is that the deploying
+identity cannot write it - IAM denies writes to that partition (README, Trust model). The
+equivalent of ssh's StrictModes is a proof, on every read: a conditional UpdateItem of that
+item whose condition can never hold (`attribute_exists(pk) AND attribute_not_exists(pk)`),
+so it never writes. DynamoDB checks IAM before the condition:
 
     AccessDenied (or HTTP 403)   the caller cannot write the root: used
     ConditionalCheckFailed       the caller could have written it: refused (exit 2)
@@ -19,9 +20,12 @@ keep), each publish conditional on a higher serial.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
 
 from shipsafe.errors import PolicyViolation, ShipsafeError
+from shipsafe.plan.base import PlanModel
 from shipsafe.providers import aws_common
 from shipsafe.trust.root import TrustRoot, TrustRootFile, verify_root
 
@@ -52,9 +56,10 @@ def _key() -> dict[str, dict[str, str]]:
     return {"pk": {"S": PK}, "sk": {"S": SK}}
 
 
-def read_store_root(url: str, client: Any = None) -> TrustRoot:
+def read_store_root(url: str, admins: list[str], client: Any = None) -> TrustRoot:
     """The verified trust root in TABLE's reserved item; PolicyViolation (exit 2) when it is
-    missing, unreadable, not signed by its admins, or writable by the caller."""
+    missing, unreadable, not signed by its admins, vouched for by other admins than the
+    location file pins (`admins`: public keys), or writable by the caller."""
     import yaml
 
     table, db = _client(url, client)
@@ -75,12 +80,51 @@ def read_store_root(url: str, client: Any = None) -> TrustRoot:
         first = str(exc).splitlines()[0]
         raise PolicyViolation(f"{source}: not a trust root: {first}") from None
     root = verify_root(parsed, source)
+    if _key_ids([a.public_key for a in parsed.admins]) != _key_ids(admins):
+        raise PolicyViolation(
+            f"trust root refused: {source} is vouched for by other admin keys than the "
+            "location file names (another table, account or endpoint answered?)")
     why = writable_reason(table, db)
     if why is not None:
         raise PolicyViolation(
             f"trust root refused: {source} {why}; deny the deploying identities "
             "dynamodb:PutItem/UpdateItem/DeleteItem on it (README, Trust model)")
     return root
+
+
+def _key_ids(public_keys: list[str]) -> set[str]:
+    from shipsafe.trust import keys
+
+    out: set[str] = set()
+    for text in public_keys:
+        try:
+            out.add(keys.key_id(keys.decode_public(text)))
+        except ValueError:
+            out.add(f"invalid:{text}")
+    return out
+
+
+class TrustRootLocation(PlanModel):
+    """A root-owned file (checked as the file root is) naming where the root lives and
+    which admin keys must vouch for it: the deploying process chooses its own AWS endpoint
+    and credentials, so a table it names itself proves nothing."""
+
+    api_version: Literal["shipsafe/v1"] = "shipsafe/v1"
+    kind: Literal["TrustRootLocation"]
+    table: str = Field(pattern=r"^dynamodb://")
+    admins: list[str] = Field(min_length=1)
+
+
+def location_of(data: Any) -> TrustRootLocation | None:
+    """The location a root-owned file holds, or None when it holds a trust root itself."""
+    if not isinstance(data, dict) or data.get("kind") != "TrustRootLocation":
+        return None
+    try:
+        return TrustRootLocation.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise PolicyViolation(f"trust root location: {where}: {first['msg']}") from None
 
 
 def writable_reason(table: str, db: Any) -> str | None:

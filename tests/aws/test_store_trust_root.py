@@ -64,6 +64,20 @@ def published(aws: Any, tmp_path: Path) -> Path:
     return root
 
 
+def _admins(root: Path) -> list[str]:
+    return [a.public_key for a in parse_root_file(root).admins]
+
+
+def write_location(where: Path, admins: list[str], table: str = URL) -> Path:
+    """The root-owned file naming the table and the admin keys that must vouch for it."""
+    where.mkdir(mode=0o755, exist_ok=True)
+    path = where / "trust-location.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "shipsafe/v1", "kind": "TrustRootLocation",
+                                    "table": table, "admins": admins}))
+    path.chmod(0o644)
+    return path
+
+
 @pytest.fixture
 def identities(aws: Any) -> Iterator[dict[str, Any]]:
     """dynamodb clients for an admin (may write the table) and a deployer (may not), with
@@ -82,7 +96,7 @@ def identities(aws: Any) -> Iterator[dict[str, Any]]:
 def test_a_root_the_caller_cannot_write_is_read_and_verified(
     published: Path, identities: dict[str, Any]
 ) -> None:
-    root = read_store_root(URL, identities["clients"]["deployer"])
+    root = read_store_root(URL, _admins(published), identities["clients"]["deployer"])
     assert root.serial == 1
     assert sorted(k.identity for k in root.actors) == ["bob", "ci-bot"]
     assert root.source == f"{URL} (item pk={PK})"
@@ -92,7 +106,7 @@ def test_a_root_the_caller_could_write_is_refused(
     published: Path, identities: dict[str, Any]
 ) -> None:
     with pytest.raises(PolicyViolation, match="writable by the invoking identity") as refused:
-        read_store_root(URL, identities["clients"]["admin"])
+        read_store_root(URL, _admins(published), identities["clients"]["admin"])
     assert refused.value.exit_code == ExitCode.INVALID
     # the proof wrote nothing: the item is the published document, no probe attribute
     item = identities["clients"]["admin"].get_item(
@@ -107,13 +121,31 @@ def test_an_edited_root_in_the_table_is_refused(published: Path, aws: Any) -> No
         "pk": {"S": PK}, "sk": {"S": SK}, "document": {"S": yaml.safe_dump(data)},
         "serial": {"N": "9"}})
     with pytest.raises(PolicyViolation, match="not signed by 1 of its admin keys"):
-        read_store_root(URL)
+        read_store_root(URL, _admins(published))
 
 
-def test_a_table_without_a_root_is_refused_naming_the_command(aws: Any) -> None:
-    DynamoDBStore.init(URL)
-    with pytest.raises(PolicyViolation, match=f"shipsafe trust publish {URL}"):
+def test_a_root_vouched_for_by_other_admins_than_the_location_pins_is_refused(
+    published: Path, identities: dict[str, Any], tmp_path: Path
+) -> None:
+    # what a table in the agent's own account, or an endpoint it runs, would answer: a
+    # well-signed root whose admins are the agent's
+    other = write_trust_root(tmp_path / "agent", PERMISSIVE, {"ci-bot": ("human", [])})
+    with pytest.raises(PolicyViolation, match="other admin keys than the location file"):
+        read_store_root(URL, _admins(other), identities["clients"]["deployer"])
+
+
+def test_a_table_named_by_the_environment_is_refused(published: Path) -> None:
+    with pytest.raises(PolicyViolation, match="named by a root-owned location file"):
         load_root({"SHIPSAFE_TRUST_ROOT": URL})
+
+
+def test_a_table_without_a_root_is_refused_naming_the_command(
+    aws: Any, tmp_path: Path
+) -> None:
+    DynamoDBStore.init(URL)
+    location = write_location(tmp_path / "etc", ["ed25519:" + "A" * 43 + "="])
+    with pytest.raises(PolicyViolation, match=f"shipsafe trust publish {URL}"):
+        load_root({"SHIPSAFE_TRUST_ROOT": str(location)})
 
 
 def test_publish_never_replaces_a_root_with_an_older_or_equal_serial(
@@ -154,7 +186,8 @@ def deploy_site(
     from shipsafe.providers import aws_common
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", URL)
+    location = write_location(tmp_path / "etc", _admins(published))
+    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(location))
     monkeypatch.setenv("SHIPSAFE_KEY", str(tmp_path / "keys" / "ci-bot.key"))
     for var in ("SHIPSAFE_STATE", "SHIPSAFE_AUDIT_LOG", "SHIPSAFE_AUDIT_S3", "CI"):
         monkeypatch.delenv(var, raising=False)
