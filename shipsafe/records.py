@@ -302,14 +302,27 @@ class RolloutRecord(Record):
     message: str = ""
     runtime: Runtime = Field(default_factory=Runtime)
     revision: int = 0  # optimistic concurrency: bumped on every save
+    # what the target *is* (plan/target_identity.py: router and the fields naming it), so
+    # the lock is the target's whatever the plan calls its service; None in records stored
+    # before it was kept
+    target_key: str | None = None
 
     @property
     def lock_key(self) -> str:
+        """The lock of the target (records stored before target keys: environment/service)."""
+        if self.target_key:
+            return target_lock_key(self.target_key)
         return lock_key(self.environment, self.service)
 
 
 def lock_key(environment: str, service: str) -> str:
+    """The lock of records stored before the target's identity was kept."""
     return f"{environment}/{service}"
+
+
+def target_lock_key(target_key: str) -> str:
+    """The lock of a target: one rollout at a time, whatever labels the plans give it."""
+    return f"target/{target_key}"
 
 
 class EventType(StrEnum):

@@ -87,6 +87,10 @@ analysis:
 """
 
 
+# the lock of PLAN_HEAD's target (its identity: router, socket, backend), whatever its labels
+TARGET_LOCK = "target/haproxy:backend=checkout,socket=/tmp/none.sock"
+
+
 def make_plan(body: str, head: str = PLAN_HEAD) -> Plan:
     """A plan: the shared head (target, sources, templates) plus breakers and steps."""
     return load_plan_text(head + textwrap.dedent(body), "test-plan.yaml")

@@ -15,7 +15,7 @@ from shipsafe.engine.driver import drive
 from shipsafe.errors import LockedError, UsageError
 from shipsafe.records import CommandKind, EventType, OperationOutcome, Phase, Reason
 from shipsafe.store.sqlite import SQLiteStore
-from tests.conftest import BOB, Recorder, make_plan
+from tests.conftest import BOB, PLAN_HEAD, TARGET_LOCK, Recorder, make_plan
 from tests.fakes import FakeMetrics, FakeProviders, FakeRouter
 
 STEPS = """
@@ -85,8 +85,20 @@ def test_a_second_deploy_of_the_same_service_is_refused_while_the_lease_is_live(
     make_ctx: Any, router: FakeRouter
 ) -> None:
     start_deploy(make_ctx(), make_plan(STEPS))
-    with pytest.raises(LockedError, match="production/checkout is locked by rollout checkout-"):
+    with pytest.raises(LockedError, match=f"{TARGET_LOCK} is locked by rollout checkout-"):
         start_deploy(make_ctx(actor=BOB), make_plan(STEPS))
+
+
+def test_a_second_deploy_of_the_same_target_under_another_service_name_is_refused(
+    make_ctx: Any, router: FakeRouter
+) -> None:
+    """The lock is the target's: renaming metadata.service (or the environment) does not
+    make it another target."""
+    first = start_deploy(make_ctx(), make_plan(STEPS))
+    renamed = PLAN_HEAD.replace("service: checkout", "service: checkout-v2")
+    with pytest.raises(LockedError, match=f"locked by rollout {first.record.id}"):
+        start_deploy(make_ctx(actor=BOB), make_plan(STEPS, head=renamed))
+    assert [c for c in router.calls if c[0] == "set"] == []
 
 
 def test_a_deploy_waiting_for_a_human_keeps_others_out(make_ctx: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 from shipsafe.engine.control import start_deploy
 from shipsafe.engine.driver import drive
 from shipsafe.records import MeasurementPhase, Phase, Reason
-from tests.conftest import Recorder, make_plan
+from tests.conftest import TARGET_LOCK, Recorder, make_plan
 from tests.fakes import FakeMetrics, FakeRouter
 
 CANARY_STEPS = """
@@ -194,7 +194,7 @@ def test_a_restore_that_does_not_read_back_ends_in_rollback_failed(
     assert engine.record.runtime.rollback_reason == Reason.ANALYSIS_FAILED
     assert "after restore the router reads" in engine.record.message
     # the environment stays locked: nobody deploys over an unverified state
-    lock = store.get_lock("production/checkout")
+    lock = store.get_lock(TARGET_LOCK)
     assert lock is not None and lock.lease_expires_at is None
 
 
@@ -336,4 +336,4 @@ def test_a_deploy_whose_audit_cannot_be_written_changes_nothing(
     with pytest.raises(AuditError, match="nothing was changed"):
         start_deploy(ctx, make_plan(CANARY_STEPS))
     assert router.calls == []
-    assert ctx.store.get_lock("production/checkout") is None  # the next deploy may go
+    assert ctx.store.get_lock(TARGET_LOCK) is None  # the next deploy may go

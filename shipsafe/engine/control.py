@@ -29,7 +29,7 @@ from shipsafe.errors import (
     WrongPhase,
 )
 from shipsafe.plan.models import Plan
-from shipsafe.records import Command, CommandKind, EventType, Phase, Reason
+from shipsafe.records import Command, CommandKind, EventType, Phase, Reason, RolloutRecord
 from shipsafe.store.base import LockOutcome
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ def submit_command(
     if record.phase not in _ALLOWED[kind]:
         raise WrongPhase(f"cannot {kind.value} rollout {record.id}: it is {record.phase.value}")
     if kind == CommandKind.ROLLBACK and record.phase == Phase.SUCCEEDED:
-        _check_latest(ctx, record.id, record.environment, record.service)
+        _check_latest(ctx, record)
     now = ctx.clock.now()
     command = store.add_command(
         Command(rollout_id=record.id, kind=kind, actor=ctx.actor, created_at=now, args=args or {})
@@ -432,15 +432,17 @@ def _wait_while_driven_elsewhere(
         ctx.clock.sleep(0.2)
 
 
-def _check_latest(ctx: EngineContext, rollout_id: str, environment: str, service: str) -> None:
-    """A succeeded rollout may be rolled back only while it is the latest that moved traffic."""
-    for other in ctx.store.list_rollouts(environment=environment, service=service, limit=20):
-        if other.id == rollout_id:
+def _check_latest(ctx: EngineContext, record: RolloutRecord) -> None:
+    """A succeeded rollout may be rolled back only while it is the latest that moved traffic
+    on its target (whatever environment or service the later plans named)."""
+    for other in ctx.store.list_rollouts(limit=200):
+        if other.id == record.id:
             return
-        if ctx.store.get_snapshot(other.id) is not None:
+        if other.lock_key == record.lock_key and ctx.store.get_snapshot(other.id) is not None:
             raise LockedError(
-                f"rollout {other.id} of {environment}/{service} came after {rollout_id}; "
-                f"roll that one back instead (restoring an older snapshot would skip it)"
+                f"rollout {other.id} ({other.environment}/{other.service}) came after "
+                f"{record.id} on the same target; roll that one back instead (restoring an "
+                f"older snapshot would skip it)"
             )
 
 

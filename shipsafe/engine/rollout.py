@@ -46,6 +46,7 @@ from shipsafe.errors import (
 from shipsafe.plan.analysis import ROUTER_COUNTERS
 from shipsafe.plan.models import Plan, plan_from_record
 from shipsafe.plan.steps import PromoteStep, describe_step, step_spec
+from shipsafe.plan.target_identity import target_identity, target_key
 from shipsafe.providers.metrics.base import MetricQuery, MetricSource, QueryResult
 from shipsafe.providers.snapshots.base import DataSnapshotProvider
 from shipsafe.providers.traffic.base import TrafficRouter
@@ -128,6 +129,7 @@ class RolloutEngine:
             plan=plan.canonical(),
             plan_digest=plan.digest(),
             policy_digest=policy_digest,
+            target_key=target_key(target_identity(plan.target)),
             step_count=len(guardrails.gates) + len(plan.effective_steps()),
             actor=ctx.actor,
             parent_id=parent_id,

@@ -213,7 +213,7 @@ def decide(
     findings = (
         target_findings(plan, loaded)
         + check_plan(plan, rules, request)
-        + check_runtime(store, now, plan, rules, request)
+        + check_runtime(store, now, plan, rules, request, loaded.rules_for)
     )
     approval = rules.require_approval
     count = approval.count if approval else 1

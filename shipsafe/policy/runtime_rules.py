@@ -9,6 +9,7 @@ the deployer signs it). A chain past the depth limit always becomes a gate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from shipsafe.plan.steps import MigrateSpec, step_spec
 from shipsafe.policy.findings import Finding, Severity, Threat
 from shipsafe.policy.model import EnvironmentRules
 from shipsafe.policy.plan_rules import Request
-from shipsafe.records import Phase, RolloutRecord, lock_key
+from shipsafe.records import Phase, RolloutRecord, target_lock_key
 from shipsafe.store.base import StateStore
 
 FREEZE_GATE = "freeze-override"
@@ -40,16 +41,22 @@ def target_of(plan: Plan) -> str:
 
 
 def check_runtime(
-    store: StateStore, now: datetime, plan: Plan, rules: EnvironmentRules, request: Request
+    store: StateStore, now: datetime, plan: Plan, rules: EnvironmentRules, request: Request,
+    rules_for: Callable[[str], EnvironmentRules] | None = None,
 ) -> list[Finding]:
-    env, service = plan.metadata.environment, plan.metadata.service
+    env = plan.metadata.environment
     others = store.list_rollouts(environment=env, limit=LOOK_BACK)
+    everywhere = store.list_rollouts(limit=LOOK_BACK)
+    key = target_lock_key(target_of(plan))
+    # the freeze is the environment's, and the target's under whatever labels it ran
+    same_target = [o for o in everywhere if o.lock_key == key and o.environment != env]
     out: list[Finding] = []
     out += _freeze(now, rules, others, env, request)
-    out += _concurrency(rules, others, env, lock_key(env, service))
+    out += _target_freeze(now, rules, same_target, rules_for, request)
+    out += _concurrency(rules, others, env, key)
     # blue protection keys on the target, whatever environment or service a plan names
-    out += _protected_blue(now, plan, store.list_rollouts(limit=LOOK_BACK))
-    out += _contract_window(now, plan, rules, others)
+    out += _protected_blue(now, plan, everywhere)
+    out += _contract_window(now, plan, rules, [o for o in everywhere if o.lock_key == key])
     out += _chain(store, rules, request, env)
     out += _pending_reviews(store, rules, request, others, env)
     return out
@@ -97,6 +104,45 @@ def _freeze(
             ))
     return out + _witnessed_freeze(now, rules, env, request, {f.message for f in out}, how,
                                    severity)
+
+
+def _target_freeze(
+    now: datetime,
+    rules: EnvironmentRules,
+    same_target: list[RolloutRecord],
+    rules_for: Callable[[str], EnvironmentRules] | None,
+    request: Request,
+) -> list[Finding]:
+    """The target's own freeze, whatever the plan names it: a rollout of this target that
+    is rolling back, or rolled back within the freeze of the environment it ran under (or
+    this one's, whichever is longer), freezes it under any other label too."""
+    severity = Severity.GATE if request.request_override else Severity.REFUSED
+    how = (
+        f"a human other than you must approve gate {FREEZE_GATE} before the first step"
+        if request.request_override
+        else "deploy after it, or ask for a human override with --request-override"
+    )
+    out: list[Finding] = []
+    for other in same_target:
+        where = f"rollout {other.id} of this target (as {other.environment}/{other.service})"
+        if other.phase in (Phase.ROLLING_BACK, Phase.ROLLBACK_FAILED):
+            out.append(Finding(
+                "environmentFreeze", Threat.CASCADE, severity,
+                f"the target is frozen: {where} is {other.phase.value}; {how}",
+            ))
+            continue
+        theirs = rules_for(other.environment) if rules_for is not None else rules
+        seconds = max(rules.freeze_after_rollback or 0, theirs.freeze_after_rollback or 0)
+        if other.phase != Phase.ROLLED_BACK or not seconds or other.finished_at is None:
+            continue
+        until = other.finished_at + timedelta(seconds=seconds)
+        if now < until:
+            out.append(Finding(
+                "freezeAfterRollback", Threat.CASCADE, severity,
+                f"the target is frozen until {until:%Y-%m-%d %H:%M:%S}Z: {where} rolled back "
+                f"at {other.finished_at:%H:%M:%S}Z; {how}",
+            ))
+    return out
 
 
 def _witnessed_freeze(
@@ -185,10 +231,7 @@ def _contract_window(
     ]
     if not contracts:
         return []
-    previous = next(
-        (o for o in others if o.service == plan.metadata.service and o.phase == Phase.SUCCEEDED),
-        None,
-    )
+    previous = next((o for o in others if o.phase == Phase.SUCCEEDED), None)
     if previous is None or previous.finished_at is None:
         return []
     seconds = previous.guardrails.rollback_window_seconds or rules.rollback_window

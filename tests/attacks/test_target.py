@@ -4,7 +4,7 @@ this rollout last verified."""
 
 from __future__ import annotations
 
-from tests.attacks.conftest import Site
+from tests.attacks.conftest import Site, rollout_id
 
 HELD = "steps:\n  - setWeight: {w}\n  - pause: {{}}\n  - setWeight: 100\n"
 
@@ -34,3 +34,25 @@ def test_two_stores_on_one_target_cannot_both_promote(site: Site) -> None:
     assert site.weight() == 20  # untouched by the first rollout
     (fenced,) = site.audit("target_fenced", log=site.work / "a" / "audit.jsonl")
     assert fenced["data"]["read"] == 20 and fenced["data"]["expected"] == 10
+
+
+def test_a_second_plan_for_the_same_target_under_another_service_name_is_locked_out(
+    site: Site,
+) -> None:
+    """Bypass 6b/7 of issue 10 with one store: the lock is the target's (its identity), so
+    renaming `metadata.service` does not make a second rollout on it possible."""
+    first = site.agent("deploy", site.plan(HELD.format(w=10), environment="staging"),
+                       "--detach")
+    assert first.returncode == 4, first.stdout + first.stderr
+    held_by = rollout_id(first)
+    renamed = site.plan(HELD.format(w=50), environment="staging", service="checkout-next",
+                        name="renamed.yaml")
+    second = site.agent("deploy", renamed, "--detach")
+    assert second.returncode == 6, second.stdout + second.stderr
+    assert f"is locked by rollout {held_by}" in second.stdout
+    assert site.weight() == 10  # the second plan never wrote
+    (refused,) = site.audit("deploy_refused")
+    assert refused["rollout_id"] == rollout_id(second) and refused["reason"] == "locked"
+    assert not site.audit("weight_intent") or all(
+        r["rollout_id"] == held_by for r in site.audit("weight_intent")
+    )

@@ -39,7 +39,7 @@ metadata: {{name: checkout, service: {service}, environment: {environment}}}
 release: {{version: "{version}"}}
 target:
   router: haproxy
-  haproxy: {{socket: /tmp/none.sock, backend: checkout, stable: {stable}, canary: {canary}}}
+  haproxy: {{socket: /tmp/none.sock, backend: {backend}, stable: {stable}, canary: {canary}}}
 metricSources:
   prom: {{provider: prometheus, url: "http://127.0.0.1:9"}}
 analysis:
@@ -132,10 +132,13 @@ class World:
         canary: str = "v2",
         extra: str = "",
         head: str | None = None,
+        backend: str = "checkout",
     ) -> str:
+        """A plan for HAProxy backend `backend` (the target: the lock, freezes and blue
+        protection are its, whatever `service` and `environment` say)."""
         text = (head or HEAD).format(
             service=service, environment=environment, version=version, stable=stable,
-            canary=canary,
+            canary=canary, backend=backend,
         )
         path = self.root / name
         path.write_text(text + textwrap.dedent(extra) + textwrap.dedent(steps))

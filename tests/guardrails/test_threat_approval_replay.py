@@ -32,7 +32,8 @@ def test_an_approval_replayed_on_another_rollout_is_refused(world: World) -> Non
     first = rollout_id_of(world.deploy(world.plan(GATED), "--detach"))
     stolen = _sign(world, first)
     # another service, so both can wait at their gates at once
-    second_plan = world.plan(GATED, name="other.yaml", service="payments")
+    second_plan = world.plan(GATED, name="other.yaml", service="payments",
+                             backend="payments")
     second = rollout_id_of(world.deploy(second_plan, "--detach"))
     result = world.run("approve", second, "--signed", str(stolen), actor="alice")
     assert result.exit_code == 2, result.output

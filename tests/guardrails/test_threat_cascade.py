@@ -22,7 +22,8 @@ steps:
 
 def _started(world: World, service: str, parent: str | None = None) -> str:
     env = {"SHIPSAFE_PARENT_ROLLOUT": parent} if parent else None
-    result = world.deploy(world.plan(STEPS, name=f"{service}.yaml", service=service),
+    result = world.deploy(world.plan(STEPS, name=f"{service}.yaml", service=service,
+                                     backend=service),
                           "--detach", env=env)
     assert result.exit_code == 4, result.output
     rid = rollout_id_of(result)
@@ -80,7 +81,7 @@ def test_a_parent_unknown_to_the_store_counts_as_too_deep(world: World) -> None:
 
 def test_one_rollout_too_many_in_an_environment_is_refused(world: World) -> None:
     for service in ("api", "worker"):
-        plan = world.plan(STEPS, name=f"{service}.yaml", service=service)
+        plan = world.plan(STEPS, name=f"{service}.yaml", service=service, backend=service)
         assert world.deploy(plan, "--detach").exit_code == 4
     result = world.deploy(world.plan(STEPS))
     assert result.exit_code == 6

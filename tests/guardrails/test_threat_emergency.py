@@ -105,7 +105,8 @@ def test_a_second_emergency_waits_until_the_first_is_reviewed(world: World) -> N
     assert first.exit_code == 0
     world.router.weights = {"stable": 100, "canary": 0}  # the next release's view
     world.router.calls.clear()
-    other = world.plan(STEPS, name="payments.yaml", service="payments")
+    other = world.plan(STEPS, name="payments.yaml", service="payments",
+                       backend="payments")
     result = world.deploy(other, "--emergency", *reason)
     assert result.exit_code == 6
     assert "await their review" in result.output

@@ -53,7 +53,7 @@ def test_an_environment_that_just_rolled_back_refuses_new_deploys(world: World) 
     assert first.exit_code == 3, first.output  # the breaker tripped: rolled back
     world.metrics.answer = lambda q: 1.0 if q.startswith("up") else 0.001
     world.router.calls.clear()
-    other = world.plan(STEPS, name="payments.yaml", service="payments")
+    other = world.plan(STEPS, name="payments.yaml", service="payments", backend="payments")
     result = world.deploy(other)
     assert result.exit_code == 6, result.output
     assert "frozen until" in result.output
@@ -65,6 +65,29 @@ def test_an_environment_that_just_rolled_back_refuses_new_deploys(world: World) 
     assert world.deploy(other, "--detach").exit_code == 4
 
 
+def test_a_target_that_just_rolled_back_stays_frozen_under_other_labels(world: World) -> None:
+    """The freeze is the target's too: the same HAProxy backend, planned as another service
+    in an environment without a freeze of its own, waits out production's freeze."""
+    world.metrics.answer = _bad_canary
+    assert world.deploy(world.plan(STEPS)).exit_code == 3  # rolled back in production
+    world.metrics.answer = lambda q: 1.0 if q.startswith("up") else 0.001
+    world.router.calls.clear()
+    relabelled = world.plan(STEPS, name="relabelled.yaml", service="checkout-next",
+                            environment="staging")
+    result = world.deploy(relabelled)
+    assert result.exit_code == 6, result.output
+    assert "the target is frozen until" in result.output
+    assert world.untouched()
+    refused = world.audit("deploy_refused")[-1]
+    assert refused["data"]["findings"][0]["rule"] == "freezeAfterRollback"
+    # another target in staging is not frozen by it
+    elsewhere = world.plan(STEPS, name="other.yaml", environment="staging", backend="other")
+    assert world.deploy(elsewhere, "--detach").exit_code == 4
+    world.clock.advance(31 * 60)  # production's 30-minute freeze is over
+    world.router.weights = {"stable": 100, "canary": 0}
+    assert world.deploy(relabelled, "--detach").exit_code in (0, 4)
+
+
 def test_an_environment_whose_rollback_failed_stays_frozen(world: World) -> None:
     world.metrics.answer = _bad_canary
     world.router.restore_corrupts = True
@@ -73,7 +96,8 @@ def test_an_environment_whose_rollback_failed_stays_frozen(world: World) -> None
     world.router.weights = {"stable": 100, "canary": 0}
     world.router.calls.clear()
     world.clock.advance(24 * 3600)  # a day later, still not resolved
-    result = world.deploy(world.plan(STEPS, name="payments.yaml", service="payments"))
+    result = world.deploy(world.plan(STEPS, name="payments.yaml", service="payments",
+                                     backend="payments"))
     assert result.exit_code == 6
     assert "rollback_failed" in result.output
     assert world.untouched()
