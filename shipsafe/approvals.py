@@ -33,6 +33,7 @@ from shipsafe.records import (
     ActorKind,
     Approval,
     Command,
+    CommandKind,
     RolloutRecord,
     TrustedKey,
     sha256_hex,
@@ -187,6 +188,24 @@ def deployer_key(root: TrustRoot | None, record: RolloutRecord) -> TrustedKey | 
     return key
 
 
+COMMAND_PURPOSE = "shipsafe-command/v1"
+# a signed control command is applied within this long of being signed (a live driver
+# applies it at its next tick; otherwise the signing process drives at once)
+COMMAND_VALIDITY = timedelta(minutes=15)
+
+
+def command_body(record: RolloutRecord, command: Command) -> dict[str, Any]:
+    """What a control command's signature covers: which rollout running which plan, which
+    verb with which arguments, and when it was issued."""
+    return {
+        "rollout_id": record.id,
+        "plan_digest": record.plan_digest,
+        "command": command.kind.value,
+        "args": {k: v for k, v in command.args.items() if k != "signed"},
+        "created_at": command.created_at.isoformat(),
+    }
+
+
 class GuardedApprovals:
     """The ApprovalVerifier that enforces a rollout's guardrails with the trust root's keys
     and policy (the stricter of the stored guardrails and the root's rules)."""
@@ -231,6 +250,63 @@ class GuardedApprovals:
             signature=signature,
             payload=payload,
         )
+
+    def command_actor(self, record: RolloutRecord, command: Command, now: datetime) -> Actor:
+        """Who a control command is from, as its signature proves it (the row's own actor is
+        only a label): the trust root's identity and kind for the key that signed it, or an
+        unverified agent."""
+        key = self._command_signer(record, command, now)
+        if key is None:
+            return Actor(id=command.actor.id, kind=ActorKind.AGENT, host=command.actor.host)
+        return Actor(id=command.actor.id, kind=key.kind, host=command.actor.host,
+                     identity=key.identity, key_id=key.key_id)
+
+    def check_command(self, record: RolloutRecord, kind: CommandKind, actor: Actor) -> None:
+        """Raise ApprovalRefused when `actor` (as command_actor proved it) may not `kind`."""
+        if kind == CommandKind.PROMOTE:
+            key = self.root.key(actor.key_id) if self.root and actor.key_id else None
+            self._may_promote(record, key)
+
+    def _command_signer(
+        self, record: RolloutRecord, command: Command, now: datetime
+    ) -> TrustedKey | None:
+        from shipsafe.trust.proofs import KeyProofs
+
+        key = KeyProofs(self.root).signer(COMMAND_PURPOSE, command.proof)
+        if key is None:
+            return None
+        payload = command.proof["payload"]
+        signed_body = {k: v for k, v in payload.items() if k not in ("purpose", "key_id")}
+        if signed_body != command_body(record, command):
+            return None  # signed for another rollout, plan, verb, arguments or moment
+        issued = _time(payload.get("created_at"))
+        if issued is None or not (
+            now - COMMAND_VALIDITY <= issued <= now + timedelta(minutes=1)
+        ):
+            return None  # an old signed command replayed
+        return key
+
+    def _may_promote(self, record: RolloutRecord, key: TrustedKey | None) -> None:
+        """pause, resume, abort and rollback need no key; promote, which may waive a step's
+        analysis, needs what the environment's approvals need: a human key of the trust root
+        (in the approval group, where the policy names one)."""
+        rules = self._root_rules(record)
+        approval = rules.require_approval if rules is not None else None
+        if approval is None and not record.guardrails.signed_approvals:
+            return  # approvals need no key here: neither does promote
+        group = (approval.group if approval else None) or record.guardrails.approval_group
+        how = (
+            f"promote may skip a step's analysis, so in {record.environment} it needs what "
+            "an approval needs: a signed command from a human key of the trust root"
+            + (f" in group {group}" if group else "")
+            + f" (SHIPSAFE_KEY=YOUR.key shipsafe promote {record.id})"
+        )
+        if key is None:
+            raise ApprovalRefused(f"the command is not signed by a key the trust root lists; {how}")
+        if key.kind != ActorKind.HUMAN:
+            raise ApprovalRefused(f"{key.identity}'s key is a {key.kind.value} key; {how}")
+        if group and group not in key.groups:
+            raise ApprovalRefused(f"{key.identity} is not in group {group}; {how}")
 
     def verified_signers(
         self, record: RolloutRecord, gate: str, approvals: list[Approval]

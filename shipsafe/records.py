@@ -450,6 +450,8 @@ class Command(Record):
     args: dict[str, Any] = Field(default_factory=dict)
     applied_at: datetime | None = None
     result: str | None = None
+    # the actor's signature over the command (approvals.command_body); empty: no key
+    proof: dict[str, Any] = Field(default_factory=dict)
 
 
 class Approval(Record):

@@ -26,10 +26,36 @@ from shipsafe.engine.intents import (
 from shipsafe.engine.phases import ON_COMMAND
 from shipsafe.errors import ApprovalRefused, UsageError
 from shipsafe.plan.steps import AnalysisStep, ApprovalStep, PromoteStep
-from shipsafe.records import AnalysisPhase, Command, CommandKind, EventType, Phase, Reason
+from shipsafe.records import (
+    AnalysisPhase,
+    Command,
+    CommandKind,
+    EventType,
+    Phase,
+    Reason,
+    RolloutRecord,
+)
 
 if TYPE_CHECKING:
+    from shipsafe.engine.context import ApprovalVerifier
     from shipsafe.engine.effects import RolloutView
+
+
+def proven(
+    approvals: ApprovalVerifier, record: RolloutRecord, command: Command, now: datetime
+) -> tuple[Command, str | None]:
+    """The command with the actor its signature proves (verified here, where it is applied:
+    a row written into the store by hand is an unverified agent's), and why that actor may
+    not give it (None: it may). An approval carries its own signature, checked when counted."""
+    if command.kind == CommandKind.APPROVE:
+        return command, None
+    actor = approvals.command_actor(record, command, now)
+    command = command.model_copy(update={"actor": actor})
+    try:
+        approvals.check_command(record, command.kind, actor)
+    except ApprovalRefused as exc:
+        return command, str(exc)
+    return command, None
 
 
 def decide(engine: RolloutView, command: Command, now: datetime) -> Decision:

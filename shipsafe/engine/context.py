@@ -14,7 +14,7 @@ from shipsafe.errors import ApprovalRefused  # noqa: F401 - re-exported for call
 from shipsafe.providers.metrics.base import MetricSource
 from shipsafe.providers.snapshots.base import DataSnapshotProvider
 from shipsafe.providers.traffic.base import TrafficRouter
-from shipsafe.records import Actor, Approval, Command, Event, RolloutRecord
+from shipsafe.records import Actor, Approval, Command, CommandKind, Event, RolloutRecord
 from shipsafe.runner import CommandRunner, SubprocessRunner
 from shipsafe.store.base import StateStore
 
@@ -47,6 +47,15 @@ class ApprovalVerifier(Protocol):
 
     def minimum(self, record: RolloutRecord) -> int:
         """The fewest approvals any gate of this rollout needs (from the trusted policy)."""
+        ...
+
+    def command_actor(self, record: RolloutRecord, command: Command, now: datetime) -> Actor:
+        """Who a control command is from, as its signature proves (an unverified agent when
+        it has none)."""
+        ...
+
+    def check_command(self, record: RolloutRecord, kind: CommandKind, actor: Actor) -> None:
+        """Raise ApprovalRefused when that actor may not give that command here."""
         ...
 
 
@@ -92,6 +101,12 @@ class RecordedApprovals:
 
     def minimum(self, record: RolloutRecord) -> int:
         return 1
+
+    def command_actor(self, record: RolloutRecord, command: Command, now: datetime) -> Actor:
+        return command.actor
+
+    def check_command(self, record: RolloutRecord, kind: CommandKind, actor: Actor) -> None:
+        return None
 
 
 def _guarded_approvals() -> ApprovalVerifier:

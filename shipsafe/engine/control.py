@@ -304,14 +304,17 @@ def submit_command(
         _check_latest(ctx, record)
     now = ctx.clock.now()
     command = store.add_command(
-        Command(rollout_id=record.id, kind=kind, actor=ctx.actor, created_at=now, args=args or {})
+        _signed(ctx, record, Command(rollout_id=record.id, kind=kind, actor=ctx.actor,
+                                     created_at=now, args=args or {}))
     )
     bus = EventBus(store, ctx.clock, ctx.actor.id, ctx.subscribers)
     bus.emit(
         record.id,
         EventType.COMMAND_RECEIVED,
         message=f"{kind.value} requested by {ctx.actor.label()}",
-        data={"command": kind.value, "args": _public_args(args or {}), "by": ctx.actor.id},
+        data={"command": kind.value, "args": _public_args(args or {}), "by": ctx.actor.id,
+              "identity": ctx.actor.identity, "kind": ctx.actor.kind.value,
+              "key_id": ctx.actor.key_id, "signed": bool(command.proof)},
     )
     settled = _wait_while_driven_elsewhere(ctx, record.id, command, kind, wait_seconds, on_wait)
     if settled is not None:
@@ -444,6 +447,15 @@ def _check_latest(ctx: EngineContext, record: RolloutRecord) -> None:
                 f"{record.id} on the same target; roll that one back instead (restoring an "
                 f"older snapshot would skip it)"
             )
+
+
+def _signed(ctx: EngineContext, record: RolloutRecord, command: Command) -> Command:
+    """The command signed with the acting key (SHIPSAFE_KEY), as approvals are; the driver
+    that applies it verifies the signature against the trust root."""
+    from shipsafe.approvals import COMMAND_PURPOSE, command_body
+
+    proof = ctx.proofs.sign(COMMAND_PURPOSE, command_body(record, command))
+    return command.model_copy(update={"proof": proof or {}})
 
 
 def _public_args(args: dict[str, Any]) -> dict[str, Any]:

@@ -484,7 +484,10 @@ class RolloutEngine:
     # commands from any process, and the intents they return ----------------------------
     def apply_commands(self, now: datetime) -> None:
         for command in self.ctx.store.pending_commands(self.record.id):
+            command, refusal = commands.proven(self.ctx.approvals, self.record, command, now)
             try:  # a refusal may come from the decision or from applying it (the table)
+                if refusal is not None:
+                    raise UsageError(refusal)
                 decision = commands.decide(self, command, now)
                 self.apply(decision.intents)
                 result = decision.result
@@ -495,7 +498,9 @@ class RolloutEngine:
             self.emit(
                 EventType.COMMAND_APPLIED,
                 message=f"{command.kind.value} by {command.actor.label()}: {result}",
-                data={"command": command.kind.value, "by": command.actor.id, "result": result},
+                data={"command": command.kind.value, "by": command.actor.id, "result": result,
+                      "identity": command.actor.identity, "kind": command.actor.kind.value,
+                      "key_id": command.actor.key_id},
             )
 
     def apply(self, intents: tuple[Intent, ...] | list[Intent]) -> None:
