@@ -37,7 +37,8 @@ from shipsafe.records import canonical_json
 
 SEQ_DIGITS = 12
 MAX_KEY = 1024  # bytes: S3's limit for an object name
-FIELDS = ("hash", "rollout_id", "type", "time", "environment", "reason")
+FIELDS = ("hash", "rollout_id", "type", "time", "environment", "reason", "snapshot",
+          "snapshot_sha256")
 
 
 def checkpoint_key(prefix: str, entry: dict[str, Any]) -> str:

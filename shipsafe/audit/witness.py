@@ -116,7 +116,21 @@ def witness_entry(log: str | Path, record: dict[str, Any]) -> dict[str, Any]:
            if record.get("type") == "rollout_created" else {}),
         **({"reason": record.get("reason")}
            if record.get("type") == "rollback_started" else {}),
+        # a data snapshot's record, by digest: a keyless deploy's record (no signature) is
+        # checked against it before cutover and migrations (engine/data.py)
+        **({"snapshot": (record.get("data") or {}).get("name"),
+            "snapshot_sha256": (record.get("data") or {}).get("record_sha256")}
+           if record.get("type") == "data_snapshot_taken" else {}),
     }
+
+
+def open_witness(named: str) -> AuditWitness:
+    """The witness a trust root names: s3://BUCKET/PREFIX (Object Lock) or a file path."""
+    if named.startswith("s3://"):
+        from shipsafe.audit.s3_witness import S3Witness  # boto3 only when one is named
+
+        return S3Witness.from_url(named)
+    return FileWitness(named)
 
 
 class FileWitness:

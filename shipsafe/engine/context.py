@@ -70,6 +70,10 @@ class Proofs(Protocol):
         """The trusted key (with .identity, .key_id, .kind) that made the proof, or None."""
         ...
 
+    def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
+        """Digests the audit witness holds for a data snapshot's record (None: no witness)."""
+        ...
+
 
 class NoProofs:
     """No key, no trust root: signs nothing, verifies nothing."""
@@ -78,6 +82,9 @@ class NoProofs:
         return None
 
     def signer(self, purpose: str, signed: Any) -> Any | None:
+        return None
+
+    def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
         return None
 
 

@@ -11,7 +11,7 @@ from shipsafe.errors import (
     DataSnapshotError,
     ProviderError,
 )
-from shipsafe.records import EventType, OperationOutcome
+from shipsafe.records import EventType, OperationOutcome, sha256_hex
 
 if TYPE_CHECKING:
     from shipsafe.engine.effects import Effects
@@ -46,10 +46,10 @@ def take(fx: Effects, names: list[str]) -> list[dict[str, Any]]:
         if proof is not None:
             record = {**record, "proof": proof}
         fx.finish(op, OperationOutcome.OK, str(record.get("id", "")))
-        fx.emit(
+        fx.emit(  # the witness keeps the record's digest (see _check_proof)
             EventType.DATA_SNAPSHOT_TAKEN,
             message=f"data snapshot {name}: {record.get('id')}",
-            data={"snapshot": record},
+            data={"snapshot": record, "name": name, "record_sha256": _digest(record)},
         )
         fx.emit(
             EventType.DATA_SNAPSHOT_VERIFIED,
@@ -95,6 +95,7 @@ def _check_proof(fx: Effects, record: dict[str, Any], why: str) -> None:
     signed = fx.signer("shipsafe-deploy/v1", fx.record.proof) is not None
     proof = record.get("proof")
     if not signed and proof is None:
+        _check_witnessed(fx, record, why)
         return
     body = {k: v for k, v in record.items() if k != "proof"}
     key = fx.signer(DATA_PROOF, proof)
@@ -107,6 +108,29 @@ def _check_proof(fx: Effects, record: dict[str, Any], why: str) -> None:
         raise DataSnapshotError(
             f"{why}: data snapshot record {record.get('name')} does not verify from its "
             "signature (edited in the store, or never signed): refusing to go on without a "
+            "proven way back"
+        )
+
+
+def _digest(record: dict[str, Any]) -> str:
+    return sha256_hex({k: v for k, v in record.items() if k != "proof"})
+
+
+def _check_witnessed(fx: Effects, record: dict[str, Any], why: str) -> None:
+    """A keyless deploy signs nothing, so its record is checked against the digest the audit
+    witness took when the snapshot was taken (every entry for it must agree: anyone may
+    append to the witness, nobody may rewrite it). Without a witness there is nothing to
+    check it against (README, Trust model)."""
+    name = str(record.get("name"))
+    witnessed = fx.witnessed(fx.record.id, name)
+    if witnessed is None:
+        return
+    digest = _digest(record)
+    if not witnessed or any(w != digest for w in witnessed):
+        found = "has no entry for it" if not witnessed else "holds another record"
+        raise DataSnapshotError(
+            f"{why}: data snapshot record {name} is not the one the audit witness saw taken "
+            f"(the witness {found}; edited in the store?): refusing to go on without a "
             "proven way back"
         )
 

@@ -153,6 +153,10 @@ class Snapshots(Protocol):
 
     def signer(self, purpose: str, signed: Any) -> Any | None: ...
 
+    def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
+        """Digests the audit witness holds for a data snapshot's record (None: no witness)."""
+        ...
+
 
 class PlanCommands(Protocol):
     """Commands the plan names (migrations, blue's identity probe): no shell, a timeout."""

@@ -211,6 +211,9 @@ class RolloutEngine:
     def signer(self, purpose: str, signed: Any) -> Any | None:
         return self.ctx.proofs.signer(purpose, signed)
 
+    def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
+        return self.ctx.proofs.witnessed(rollout_id, name)
+
     def recent_rollouts(self, limit: int) -> list[RolloutRecord]:
         """The latest rollouts of this service and environment, newest first."""
         record = self.record

@@ -44,3 +44,20 @@ class KeyProofs:
         if key is None or not keys.verifies(key.public_key, payload, signed.get("signature")):
             return None
         return key
+
+    def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
+        """The record digests the audit witness holds for rollout's data snapshot `name`
+        (every one appended for it, in order), or None when the trust root names no witness.
+        Anyone may append to the witness, so a caller requires them all to agree."""
+        named = self.root.document.audit_witness if self.root is not None else None
+        if not named:
+            return None
+        from shipsafe.audit.witness import open_witness
+
+        return [
+            str(entry.get("snapshot_sha256"))
+            for entry in open_witness(named).entries()
+            if entry.get("rollout_id") == rollout_id
+            and entry.get("type") == "data_snapshot_taken"
+            and entry.get("snapshot") == name
+        ]

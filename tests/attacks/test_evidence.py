@@ -5,6 +5,7 @@ before the migration that needs it."""
 from __future__ import annotations
 
 import json
+import os
 
 from tests.attacks.conftest import Site, rollout_id
 
@@ -46,3 +47,53 @@ db.commit()
     assert site.untouched()
     messages = " ".join(r["message"] for r in site.audit() if r["rollout_id"] == rid)
     assert "does not verify from its signature" in messages
+
+
+def _replace_snapshot(site: Site, rid: str) -> None:
+    code = f"""
+import hashlib, json, os, sqlite3
+db = sqlite3.connect('.local/state/shipsafe/state.db')
+(body,) = db.execute('SELECT body FROM snapshots WHERE rollout_id=?', ({rid!r},)).fetchone()
+snap = json.loads(body)
+copy = snap['data'][0]['copy']
+os.chmod(copy, 0o600)
+open(copy, 'w').write('orders: 0\\n')
+snap['data'][0]['sha256'] = hashlib.sha256(open(copy, 'rb').read()).hexdigest()
+snap['data'][0]['size'] = os.path.getsize(copy)
+db.execute('UPDATE snapshots SET body=? WHERE rollout_id=?', (json.dumps(snap), {rid!r}))
+db.commit()
+"""
+    edited = site.agent_python(code)
+    assert edited.returncode == 0, edited.stderr
+
+
+def test_a_keyless_deploys_replaced_snapshot_is_caught_by_the_witness(site: Site) -> None:
+    """Bypass 4e without a key: the agent deploys unsigned (so its snapshot record carries no
+    signature), replaces the snapshot and its recorded sha256; the record's digest the audit
+    witness took when the snapshot was taken no longer matches, and the migration (or a
+    cutover: the same check) refuses."""
+    site.add_witness()
+    db = site.work / "app.db"
+    db.write_text("orders: 2\n")
+    os.chown(db, site.rt.uid, site.rt.gid)
+    marker = site.work / "migrated"
+    up = json.dumps([site.rt.python, "-c", f"open({str(marker)!r}, 'w').write('up')"])
+    down = json.dumps([site.rt.python, "-c", "print('down')"])
+    steps = (
+        f"dataSnapshots:\n  db: {{provider: file, path: {db}}}\n"
+        "steps:\n  - snapshot: {data: [db]}\n  - approval: {}\n"
+        f"  - migrate: {{name: note, up: {up}, down: {down}, compatibility: expand}}\n"
+        "  - approval: {}\n  - setWeight: 100\n"
+    )
+    started = site.agent("deploy", site.plan(steps), "--detach")
+    assert started.returncode == 4, started.stdout + started.stderr
+    rid = rollout_id(started)
+    (taken,) = [r for r in site.audit("data_snapshot_taken") if r["rollout_id"] == rid]
+    assert "proof" not in taken["data"]["snapshot"]  # keyless: nothing signed it
+    _replace_snapshot(site, rid)
+    approved = site.human("bob", "approve", rid)
+    assert approved.returncode not in (0, 4), approved.stdout + approved.stderr
+    assert not marker.exists()  # the migration never ran
+    assert site.untouched()
+    messages = " ".join(r["message"] for r in site.audit() if r["rollout_id"] == rid)
+    assert "is not the one the audit witness saw taken" in messages
