@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -56,11 +55,9 @@ def witness(tmp_path: Path) -> Path:
 
 def _ctx(store: SQLiteStore, clock: FakeClock, witness: Path, snapshots: FakeDataSnapshots,
          tmp_path: Path) -> EngineContext:
-    root = SimpleNamespace(document=SimpleNamespace(audit_witness=str(witness)),
-                           key=lambda key_id: None)
     audit = FileAuditLog(tmp_path / "audit.jsonl", store, witness=FileWitness(witness))
     return EngineContext(store=store, clock=clock, providers=Providers(snapshots), actor=ALICE,
-                         subscribers=[audit], proofs=KeyProofs(root))  # type: ignore[arg-type]
+                         subscribers=[audit], proofs=KeyProofs(None, witness=FileWitness(witness)))
 
 
 def _at_the_pause(store: SQLiteStore, clock: FakeClock, witness: Path,

@@ -124,15 +124,6 @@ def witness_entry(log: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_witness(named: str) -> AuditWitness:
-    """The witness a trust root names: s3://BUCKET/PREFIX (Object Lock) or a file path."""
-    if named.startswith("s3://"):
-        from shipsafe.audit.s3_witness import S3Witness  # boto3 only when one is named
-
-        return S3Witness.from_url(named)
-    return FileWitness(named)
-
-
 class FileWitness:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

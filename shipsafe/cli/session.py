@@ -95,8 +95,11 @@ def session(
     renderer: HumanRenderer | JsonLinesRenderer | None = None
     try:
         renderer = JsonLinesRenderer() if settings.json else HumanRenderer(utc=settings.utc)
-        audit = open_audit(settings, store, list(mirrors_from_env()), witness_of(root),
+        witness = witness_of(root)
+        audit = open_audit(settings, store, list(mirrors_from_env()), witness,
                            signer=credentials.proofs)
+        # data-snapshot records of keyless deploys are checked against it (engine/data.py)
+        credentials.proofs.witness = witness
         audit.on_mirror_error = _warn
         notifier = WebhookNotifier(store, on_error=_warn, extra=env_hook())
         subscribers: list[Any] = [audit, notifier]

@@ -23,9 +23,13 @@ PIN = "shipsafe-policy-pin/v1"
 class KeyProofs:
     """Signs with this process's key (if any); verifies with the trust root (if any)."""
 
-    def __init__(self, root: TrustRoot | None, private: Any | None = None) -> None:
+    def __init__(
+        self, root: TrustRoot | None, private: Any | None = None, witness: Any | None = None
+    ) -> None:
         self.root = root
         self.private = private
+        # the audit witness the root names (anything with entries()), set by whoever built it
+        self.witness = witness
         self.key_id = keys.key_id(keys.raw_public_of(private)) if private is not None else None
 
     def sign(self, purpose: str, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -47,16 +51,13 @@ class KeyProofs:
 
     def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
         """The record digests the audit witness holds for rollout's data snapshot `name`
-        (every one appended for it, in order), or None when the trust root names no witness.
-        Anyone may append to the witness, so a caller requires them all to agree."""
-        named = self.root.document.audit_witness if self.root is not None else None
-        if not named:
+        (every one appended for it, in order), or None when there is no witness. Anyone may
+        append to a file witness, so a caller requires them all to agree."""
+        if self.witness is None:
             return None
-        from shipsafe.audit.witness import open_witness
-
         return [
             str(entry.get("snapshot_sha256"))
-            for entry in open_witness(named).entries()
+            for entry in self.witness.entries()
             if entry.get("rollout_id") == rollout_id
             and entry.get("type") == "data_snapshot_taken"
             and entry.get("snapshot") == name
