@@ -152,6 +152,9 @@ class FakeEffects:
     def signer(self, purpose: str, signed: Any) -> Any | None:
         return None
 
+    def witnessed(self, rollout_id: str, name: str) -> list[str] | None:
+        return None
+
     def recent_rollouts(self, limit: int) -> list[RolloutRecord]:
         return []
 
