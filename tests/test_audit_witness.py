@@ -79,3 +79,15 @@ def test_rollbacks_are_read_from_the_witness_with_their_environment() -> None:
         ("a", "production", "2026-03-04T12:00:00Z"),
         ("b", "staging", None),  # started, never finished: the environment stays frozen
     ]  # c was an abort: it ends `aborted` and freezes nothing, as in the store
+
+
+def test_a_log_the_witness_holds_nothing_of_is_named_when_it_has_records_since_the_root() -> None:
+    from shipsafe.audit.witness import unwitnessed
+
+    records = [{"seq": 1, "time": "2026-03-01T00:00:00Z"}, {"seq": 2, "time": "2026-12-01T10:00Z"}]
+    since = "2026-06-01T00:00:00+00:00"
+    found = unwitnessed("/x/audit.jsonl", records, [], since)
+    assert found is not None and "1 record(s) written since" in found
+    assert unwitnessed("/x/audit.jsonl", records[:1], [], since) is None  # all from before
+    witnessed = [{"log": "/x/audit.jsonl", "seq": 2}]
+    assert unwitnessed("/x/audit.jsonl", records, witnessed, since) is None  # compare's job

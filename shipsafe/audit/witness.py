@@ -239,3 +239,36 @@ def compare(
 
 def _dicts(records: Iterable[Any]) -> Iterable[dict[str, Any]]:
     return (r for r in records if isinstance(r, dict))
+
+
+def unwitnessed(
+    log: str, records: Iterable[Any], entries: list[dict[str, Any]], since: str
+) -> str | None:
+    """A log the witness holds nothing of, though it has records written since the trust
+    root named the witness (`since`, ISO time): they went elsewhere - another endpoint or
+    credentials (the deploying process chooses those), or a witness that was switched off -
+    so nothing vouches for them. compare() only sees logs the witness lists."""
+    if any(str(e.get("log")) == log for e in entries):
+        return None
+    try:
+        start = _when(since)
+    except ValueError:
+        return None
+    late = 0
+    for record in _dicts(records):
+        try:
+            late += _when(str(record.get("time"))) >= start
+        except ValueError:
+            continue
+    if not late:
+        return None
+    return (f"{log}: {late} record(s) written since the trust root of {since} and none of "
+            "them in the witness (written with another AWS endpoint or credentials, or "
+            "without the witness)")
+
+
+def _when(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -66,7 +66,7 @@ def verify(
             )
         root, trust_problem = _trust_root(store)
         result = log.verify(root)
-        witnessed = _witness_problems(root, trust_problem)
+        witnessed = _witness_problems(root, trust_problem, log)
     finally:
         if store is not None:
             store.close()
@@ -180,7 +180,7 @@ def _trust_root(store: object) -> tuple[TrustRoot | None, str | None]:
 
 
 def _witness_problems(
-    root: TrustRoot | None, trust_problem: str | None
+    root: TrustRoot | None, trust_problem: str | None, verified: Any = None
 ) -> tuple[list[str], dict[str, set[str]]] | None:
     """Compare every log the trust root's witness lists with the witness (None: no witness).
     A rollout present in one and missing in the other, or a record that differs, is a
@@ -200,6 +200,17 @@ def _witness_problems(
     except AuditError as exc:
         return [*problems, exc.message], {}
     result = compare(entries, _read_log)
+    if verified is not None and root is not None:  # the log verified here is witnessed too
+        from shipsafe.audit.witness import log_id, unwitnessed
+
+        name = getattr(verified, "log_id", None) or log_id(Path(verified.path))
+        try:
+            records = [r for _, r in verified.records() if r is not None]
+        except (AuditError, OSError):
+            records = []  # verify() has said what is wrong with it
+        missing = unwitnessed(name, records, entries, root.document.issued_at)
+        if missing is not None:
+            result.problems.append(missing)
     return problems + result.problems, result.logs
 
 

@@ -181,3 +181,25 @@ def test_a_deploy_refuses_a_governance_bucket_before_changing_anything(
     assert [c for c in site.router_instance.calls if c[0] == "set"] == []  # no traffic moved
     assert not (tmp_path / "audit.jsonl").exists() or "rollout_created" not in (
         tmp_path / "audit.jsonl").read_text()
+
+
+def test_a_log_whose_records_went_to_another_endpoint_fails_verify(
+    site: FakeProviders, s3: Any, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploying process chooses its AWS endpoint and credentials: pointed at a bucket
+    (or a fake S3) of its own that answers COMPLIANCE, its checkpoints never reach the
+    witness the trust root names. verify, run with the real endpoint, sees the log has
+    records since the root and none in the witness."""
+    permissive_trust_root(tmp_path / "etc", monkeypatch, witness=f"s3://{BUCKET}/prod")
+    locked_bucket(aws.client("s3"), "agents-own")
+    with monkeypatch.context() as elsewhere:
+        elsewhere.setattr("shipsafe.cli.session.witness_of",
+                          lambda root: S3Witness.from_url("s3://agents-own/prod"))
+        deployed = runner.invoke(app, ["deploy", write_plan(tmp_path, FAST), "--state",
+                                       "state.db"])
+    assert deployed.exit_code == 0, deployed.output
+    verified = _verify("-o", "json")
+    assert verified.exit_code == 5, verified.output
+    (result,) = [json.loads(x) for x in verified.output.splitlines() if '"problems"' in x]
+    assert any("audit.jsonl" in p and "none of them in the witness" in p
+               for p in result["problems"])
