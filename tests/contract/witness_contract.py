@@ -98,6 +98,26 @@ class WitnessContract:
         problems = compare(witness.entries(), lambda path: out).problems
         assert any("differs from the witness" in p and "rollout b" in p for p in problems)
 
+    def test_a_data_snapshot_record_keeps_its_digest(self, witness: AuditWitness) -> None:
+        created = records("a")[0]
+        taken = chain({"rollout_id": "a", "type": "data_snapshot_taken",
+                       "data": {"name": "orders-db", "record_sha256": "f0" * 32}},
+                      created["seq"], created["hash"])
+        witness.put("/x/audit.jsonl", taken)
+        (entry,) = witness.entries()
+        assert (entry["snapshot"], entry["snapshot_sha256"]) == ("orders-db", "f0" * 32)
+
+    def test_every_field_a_witness_entry_holds_comes_back(self, witness: AuditWitness) -> None:
+        from shipsafe.audit.witness import witness_entry
+
+        rec = chain({"rollout_id": "a", "type": "rollback_started", "reason": "breaker_tripped",
+                     "time": "2026-12-01T12:00:00Z"}, 0, GENESIS)
+        witness.put("/x/audit.jsonl", rec)
+        (entry,) = witness.entries()
+        expected = {k: v for k, v in witness_entry("/x/audit.jsonl", rec).items()
+                    if v is not None}
+        assert {k: v for k, v in entry.items() if v is not None} == expected
+
     def test_a_retried_put_changes_nothing(self, witness: AuditWitness) -> None:
         rec = records("a")[0]
         witness.put("/x/audit.jsonl", rec)
