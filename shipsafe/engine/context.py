@@ -150,7 +150,7 @@ class EngineContext:
     # runs the commands a plan names (migrations, blue's identity probe); no shell
     commands: CommandRunner = field(default_factory=SubprocessRunner)
     holder: str = ""
-    # lease on the (environment, service) lock, renewed every tick by the driver
+    # lease on the target's lock, renewed every tick by the driver
     lease_seconds: float = field(default_factory=lambda: _float_env("SHIPSAFE_LEASE_SECONDS", 15))
     # the longest sleep between ticks: how fast commands from other processes are seen
     poll_seconds: float = 1.0

@@ -58,8 +58,8 @@ def start_deploy(
     finding is computed first; a deploy the policy refuses is recorded (and so audited) as
     an aborted rollout and raises PolicyViolation (exit 2) or PolicyRefusal (exit 6) before
     anything is touched. Raises LockedError (exit 6) while another rollout of the same
-    service and environment holds a live lease; rolls back an abandoned one (expired lease)
-    first, and says so.
+    target (its identity, whatever the plan's labels) holds a live lease; rolls back an
+    abandoned one (expired lease) first, and says so.
     """
     decision = None
     if policy is not None:

@@ -1,5 +1,5 @@
 """The driver: ticks a rollout until it ends (or waits for a human, when detached), holding
-the (environment, service) lease as it goes (engine/lease.py: a heartbeat, fenced writes).
+the target's lease as it goes (engine/lease.py: a heartbeat, fenced writes).
 
 One invariant is enforced here, at the top: once traffic has moved, no exception ends the
 process without a rollback attempt. An unexpected error becomes a rollback with reason

@@ -1,4 +1,4 @@
-"""The driver's lease on the (environment, service) lock, and the fence on router writes.
+"""The driver's lease on the target's lock, and the fence on router writes.
 
 Why a heartbeat thread: the lease must say whether the driving *process* is alive, not how
 long its current step takes. A step can block for a long time in one provider call (router

@@ -5,7 +5,7 @@ StateStore is the union of four small Protocols; code that needs one part takes 
     RolloutStore       the rollout records and their snapshot
     HistoryStore       events and measurements (append and read)
     ControlStore       operations (intent, outcome), commands from other processes, approvals
-    CoordinationStore  the (environment, service) lock, its fence, compare-and-set meta values
+    CoordinationStore  the target's lock, its fence, compare-and-set meta values
 
 Implementations: sqlite (default, one file) and dynamodb (shared by a team). Both pass the
 contract suite in tests/contract/test_store_contract.py. Every method translates its
@@ -128,7 +128,7 @@ class ControlStore(Protocol):
 
 
 class CoordinationStore(Protocol):
-    """What processes coordinate through: the (environment, service) lock and the fence
+    """What processes coordinate through: the target's lock and the fence
     its epoch gives, and compare-and-set meta values (the audit chain head, the policy pin)."""
 
     # set by acquire_lock (or fence_to): every write is then conditional on this epoch still
