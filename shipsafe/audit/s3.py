@@ -44,19 +44,13 @@ def parse_url(url: str) -> tuple[str, str]:
     return parsed.netloc, prefix
 
 
-class S3AuditMirror:
-    """An AuditMirror (shipsafe.audit.file) writing each record to s3://bucket/prefix."""
+class S3Location:
+    """A bucket and key prefix, with the S3 client made on first use (boto3 is heavy)."""
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
         self.bucket = bucket
         self.prefix = prefix
         self._client = client
-        self._checked = False
-
-    @classmethod
-    def from_url(cls, url: str, client: Any = None) -> S3AuditMirror:
-        bucket, prefix = parse_url(url)
-        return cls(bucket, prefix, client)
 
     @property
     def url(self) -> str:
@@ -67,6 +61,19 @@ class S3AuditMirror:
         if self._client is None:
             self._client = aws_common.client("s3")
         return self._client
+
+
+class S3AuditMirror(S3Location):
+    """An AuditMirror (shipsafe.audit.file) writing each record to s3://bucket/prefix."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        super().__init__(bucket, prefix, client)
+        self._checked = False
+
+    @classmethod
+    def from_url(cls, url: str, client: Any = None) -> S3AuditMirror:
+        bucket, prefix = parse_url(url)
+        return cls(bucket, prefix, client)
 
     def key(self, seq: int) -> str:
         return f"{self.prefix}{seq:0{SEQ_DIGITS}d}.json"

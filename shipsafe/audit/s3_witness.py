@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from shipsafe.audit.s3 import parse_url
+from shipsafe.audit.s3 import S3Location, parse_url
 from shipsafe.audit.witness import log_id, witness_entry
 from shipsafe.errors import AuditError, ConfigurationError, ShipsafeError
 from shipsafe.providers import aws_common
@@ -63,7 +63,7 @@ def parse_key(prefix: str, key: str) -> dict[str, Any] | None:
     return entry
 
 
-class S3Witness:
+class S3Witness(S3Location):
     """An AuditWitness (shipsafe.audit.witness) in an Object Lock (COMPLIANCE) bucket."""
 
     def __init__(
@@ -73,9 +73,7 @@ class S3Witness:
         client: Any = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        self.bucket = bucket
-        self.prefix = prefix
-        self._client = client
+        super().__init__(bucket, prefix, client)
         self._now = now or (lambda: datetime.now(UTC))
         self._retention: timedelta | None = None
 
@@ -83,16 +81,6 @@ class S3Witness:
     def from_url(cls, url: str, client: Any = None) -> S3Witness:
         bucket, prefix = parse_url(url)
         return cls(bucket, prefix, client)
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
-
-    @property
-    def s3(self) -> Any:
-        if self._client is None:
-            self._client = aws_common.client("s3")
-        return self._client
 
     # is it a witness? ----------------------------------------------------------------------
     def retention(self) -> timedelta:
