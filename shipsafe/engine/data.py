@@ -119,8 +119,10 @@ def _digest(record: dict[str, Any]) -> str:
 def _check_witnessed(fx: Effects, record: dict[str, Any], why: str) -> None:
     """A keyless deploy signs nothing, so its record is checked against the digest the audit
     witness took when the snapshot was taken (every entry for it must agree: anyone may
-    append to the witness, nobody may rewrite it). Without a witness there is nothing to
-    check it against (README, Trust model)."""
+    append to the witness, nobody may rewrite it). The entry comes from whichever log the
+    rollout's records are chained in: a local file or a team store's chain (dynamodb://TABLE,
+    StoreAuditLog), both checkpointed to the trust root's witness. Without a witness there is
+    nothing to check it against (README, Trust model)."""
     name = str(record.get("name"))
     witnessed = fx.witnessed(fx.record.id, name)
     if witnessed is None:
