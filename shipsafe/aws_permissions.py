@@ -1,10 +1,11 @@
 """The least-privilege IAM policy a plan needs: the AWS calls shipsafe's providers make for
-this plan's router, metric sources and data snapshots (and the team store and audit bucket
-when given), scoped to the resources the plan names wherever IAM allows it.
+this plan's router, metric sources and data snapshots (and the team store, audit bucket, the
+trust root's S3 witness and the team table holding the root when there are), scoped to the
+resources the plan names wherever IAM allows it.
 
 Pure: reads the plan model, imports no SDK. `shipsafe aws permissions PLAN` prints it.
-The calls listed here are the ones in shipsafe/providers (and store/dynamodb.py, audit/s3.py);
-a test keeps the two in step.
+The calls listed here are the ones in shipsafe/providers (and store/dynamodb.py, audit/s3.py,
+audit/s3_witness.py); a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -60,7 +61,22 @@ CALLS: dict[str, list[str]] = {
         "s3:PutObject",
         "s3:GetObject",
     ],
+    # the trust root's S3 Object Lock witness (audit/s3_witness.py); never
+    # BypassGovernanceRetention, DeleteObjectVersion or PutBucketObjectLockConfiguration
+    "s3-witness": [
+        "s3:GetBucketObjectLockConfiguration",
+        "s3:ListBucketVersions",
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+    ],
 }
+
+# writes a deploying identity must never make to the trust root's reserved item in a team
+# table (trust/store_root.py: the root is refused unless its write probe is denied)
+TRUST_ROOT_WRITES = [
+    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete",
+]
 
 _ALARMS = re.compile(r"^\s*ALARMS\s*\((.*)\)\s*$", re.DOTALL)
 
@@ -74,19 +90,52 @@ def _statement(sid: str, actions: list[str], resources: list[str],
     return out
 
 
+def _table_arn(url: str) -> str:
+    return f"arn:aws:dynamodb:*:*:table/{url.removeprefix('dynamodb://').split('?', 1)[0]}"
+
+
+def _trust_root_deny(sid: str, table_arn: str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Deny", "Action": TRUST_ROOT_WRITES, "Resource": table_arn,
+            "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["trust-root"]}}}
+
+
 def policy_for(
-    plan: Plan, state: str | None = None, audit_s3: str | None = None
+    plan: Plan,
+    state: str | None = None,
+    audit_s3: str | None = None,
+    witness: str | None = None,
+    root_table: str | None = None,
 ) -> dict[str, Any]:
-    """The IAM policy document (JSON-ready) for deploying and rolling back `plan`."""
+    """The IAM policy document (JSON-ready) for deploying and rolling back `plan`.
+    `witness`: the audit witness the trust root names (statements for an s3:// one);
+    `root_table`: the team table a TrustRootLocation file names (read it, never write it)."""
     statements: list[dict[str, Any]] = []
     statements += _router(plan)
     statements += _metrics(plan)
     statements += _snapshots(plan)
     if state and state.startswith("dynamodb://"):
-        table = state.removeprefix("dynamodb://").split("?", 1)[0]
+        table = _table_arn(state)
         statements.append(_statement(
-            "ShipsafeTeamStore", CALLS["dynamodb-store"],
-            [f"arn:aws:dynamodb:*:*:table/{table}", f"arn:aws:dynamodb:*:*:table/{table}/index/*"],
+            "ShipsafeTeamStore", CALLS["dynamodb-store"], [table, f"{table}/index/*"],
+        ))
+        # the store's writes must not reach a trust root kept in the same table
+        statements.append(_trust_root_deny("ShipsafeTeamStoreTrustRootReadOnly", table))
+    if root_table and root_table.startswith("dynamodb://"):
+        table = _table_arn(root_table)
+        statements.append(_statement("ShipsafeTrustRootRead", ["dynamodb:GetItem"], [table]))
+        if not (state and _table_arn(state) == table):
+            statements.append(_trust_root_deny("ShipsafeTrustRootReadOnly", table))
+    if witness and witness.startswith("s3://"):
+        bucket, _, prefix = witness.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        statements.append(_statement(
+            "ShipsafeWitnessBucket",
+            ["s3:GetBucketObjectLockConfiguration", "s3:ListBucketVersions"],
+            [f"arn:aws:s3:::{bucket}"],
+        ))
+        statements.append(_statement(
+            "ShipsafeWitnessRecords", ["s3:PutObject", "s3:PutObjectRetention"],
+            [f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}*"],
         ))
     if audit_s3 and audit_s3.startswith("s3://"):
         bucket, _, prefix = audit_s3.removeprefix("s3://").partition("/")

@@ -34,12 +34,36 @@ def permissions(
 ) -> None:
     """Print the least-privilege IAM policy (JSON) that deploying and rolling back this plan
     needs: its router, CloudWatch sources, data snapshots, and the team store (--state
-    dynamodb://TABLE) and audit bucket (--audit-s3) when given. Scoped to the resources the
+    dynamodb://TABLE) and audit bucket (--audit-s3) when given, the S3 witness the trust root
+    names and the team table a trust root location file names. Scoped to the resources the
     plan names wherever IAM allows; `store init` needs dynamodb:CreateTable besides."""
     from shipsafe.aws_permissions import policy_for
     from shipsafe.plan.loader import load_plan
     from shipsafe.plan.substitute import Substitutions
 
     loaded = load_plan(plan, Substitutions.from_options(set_))
-    document = policy_for(loaded, state or os.environ.get("SHIPSAFE_STATE"), audit_s3)
+    witness, root_table = _trust_root_parts()
+    document = policy_for(loaded, state or os.environ.get("SHIPSAFE_STATE"), audit_s3,
+                          witness=witness, root_table=root_table)
     typer.echo(json.dumps(document, indent=2))
+
+
+def _trust_root_parts() -> tuple[str | None, str | None]:
+    """The audit witness the trust root in force names, and the team table its location file
+    names (None, None without a root). A root that does not load is refused (exit 2), as by
+    every command."""
+    import yaml
+
+    from shipsafe.trust.loading import load_root
+    from shipsafe.trust.root import root_path
+    from shipsafe.trust.store_root import location_of
+
+    root = load_root()
+    if root is None:
+        return None, None
+    try:
+        data = yaml.safe_load(root_path()[0].read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    location = location_of(data)
+    return root.document.audit_witness, location.table if location is not None else None

@@ -226,3 +226,21 @@ def test_a_deploy_obeys_the_table_root_only_when_the_deployer_cannot_write_it(
     created = json.loads(deployed.output.splitlines()[0])
     assert created["data"]["actor"]["kind"] == "ci"  # the kind came from the table's root
     assert created["data"]["policy"].startswith(f"trust root {URL}")
+
+
+def test_aws_permissions_reads_the_table_root_and_denies_writes_to_it(
+    deploy_site: FakeProviders, identities: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The location file names the table: the policy may read the root there, and denies the
+    writes that would make the root refused (and the deployer its own admin)."""
+    _as(identities["keys"]["deployer"], monkeypatch)
+    done = runner.invoke(app, ["aws", "permissions", write_plan(tmp_path, FAST)])
+    assert done.exit_code == 0, done.output
+    got = {s["Sid"]: s for s in json.loads(done.output)["Statement"]}
+    table = "arn:aws:dynamodb:*:*:table/team-state"
+    assert got["ShipsafeTrustRootRead"]["Action"] == ["dynamodb:GetItem"]
+    assert got["ShipsafeTrustRootRead"]["Resource"] == table
+    deny = got["ShipsafeTrustRootReadOnly"]
+    assert deny["Effect"] == "Deny" and deny["Resource"] == table
+    assert deny["Condition"]["ForAnyValue:StringEquals"]["dynamodb:LeadingKeys"] == [PK]

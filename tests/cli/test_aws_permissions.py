@@ -68,6 +68,54 @@ def test_a_plan_with_no_aws_needs_no_statement(tmp_path: Path, env: Path) -> Non
     assert result.exit_code == 0 and json.loads(result.output)["Statement"] == []
 
 
+def test_the_trust_roots_s3_witness_and_the_team_tables_root_get_their_statements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.trust_root import permissive_trust_root
+
+    permissive_trust_root(tmp_path / "etc", monkeypatch, witness="s3://acme-witness/prod")
+    result = run("aws", "permissions", concrete(tmp_path, "aws-alb-canary"),
+                 "--state", "dynamodb://team-state")
+    assert result.exit_code == 0, result.output
+    got = statements(result.output)
+    assert got["ShipsafeWitnessBucket"]["Resource"] == "arn:aws:s3:::acme-witness"
+    assert got["ShipsafeWitnessBucket"]["Action"] == [
+        "s3:GetBucketObjectLockConfiguration", "s3:ListBucketVersions"]
+    assert got["ShipsafeWitnessRecords"]["Resource"] == "arn:aws:s3:::acme-witness/prod/*"
+    assert got["ShipsafeWitnessRecords"]["Action"] == ["s3:PutObject", "s3:PutObjectRetention"]
+    deny = got["ShipsafeTeamStoreTrustRootReadOnly"]
+    assert deny["Effect"] == "Deny" and deny["Resource"] == "arn:aws:dynamodb:*:*:table/team-state"
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(
+        deny["Action"])
+    assert deny["Condition"] == {
+        "ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["trust-root"]}}
+    allowed = [a for s in got.values() if s["Effect"] == "Allow" for a in s["Action"]]
+    for never in ("s3:BypassGovernanceRetention", "s3:DeleteObjectVersion",
+                  "s3:PutBucketObjectLockConfiguration"):
+        assert never not in allowed
+
+
+def test_a_root_without_a_witness_and_a_local_store_add_no_trust_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.trust_root import permissive_trust_root
+
+    permissive_trust_root(tmp_path / "etc", monkeypatch)
+    result = run("aws", "permissions", concrete(tmp_path, "aws-alb-canary"))
+    assert result.exit_code == 0, result.output
+    assert not [sid for sid in statements(result.output)
+                if sid.startswith(("ShipsafeWitness", "ShipsafeTrustRoot", "ShipsafeTeamStore"))]
+
+
+def test_a_trust_root_that_does_not_load_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPSAFE_TRUST_ROOT", str(tmp_path / "missing.yaml"))
+    result = run("aws", "permissions", concrete(tmp_path, "aws-alb-canary"))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
 _CALL = re.compile(r"\.([a-z]+(?:_[a-z0-9]+)+)\(")
 _SOURCES = {
     "aws-alb": "shipsafe/providers/traffic/aws_alb.py",
@@ -78,6 +126,7 @@ _SOURCES = {
     "aws-ebs": "shipsafe/providers/snapshots/aws_ebs.py",
     "dynamodb-store": "shipsafe/store/dynamodb.py",
     "s3-audit": "shipsafe/audit/s3.py",
+    "s3-witness": "shipsafe/audit/s3_witness.py",
 }
 # SDK calls that are not AWS API calls, and store-setup calls (store init, not deploys)
 _NOT_API = {"get_weight", "restore_hint", "get_waiter", "create_table", "describe_time_to_live",
@@ -94,7 +143,8 @@ def test_every_aws_call_a_provider_makes_is_in_its_permissions(provider: str) ->
     assert calls, provider
     granted = {a.split(":", 1)[1] for a in CALLS[provider]}
     # S3's list calls have IAM names of their own; the others are the call in CamelCase
-    names = {"list_object_versions": "ListBucketVersions", "list_objects_v2": "ListBucket"}
+    names = {"list_object_versions": "ListBucketVersions", "list_objects_v2": "ListBucket",
+             "get_object_lock_configuration": "GetBucketObjectLockConfiguration"}
     missing = [
         c for c in calls
         if names.get(c, "".join(w.capitalize() for w in c.split("_"))) not in granted
