@@ -47,16 +47,23 @@ typer.testing._get_command = functools.cache(typer.testing._get_command)  # type
 MEMORY_TEMP = Path("/dev/shm")
 
 
+def memory_temp() -> Path | None:
+    """/dev/shm when it is writable with at least 1 GiB free, else None."""
+    try:
+        room = os.statvfs(MEMORY_TEMP)
+    except OSError:
+        return None
+    if os.access(MEMORY_TEMP, os.W_OK | os.X_OK) and room.f_bavail * room.f_frsize >= 2**30:
+        return MEMORY_TEMP
+    return None
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest reads the temp root (it does so lazily)
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
         return  # given by the caller, or by the xdist controller to its workers
-    try:
-        room = os.statvfs(MEMORY_TEMP)
-    except OSError:
-        return
-    if os.access(MEMORY_TEMP, os.W_OK | os.X_OK) and room.f_bavail * room.f_frsize >= 2**30:
-        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMP)
+    if (memory := memory_temp()) is not None:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(memory)
 
 
 PLAN_HEAD = """\

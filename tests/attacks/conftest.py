@@ -33,6 +33,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from shipsafe.approvals import generate_keys
+from tests.conftest import memory_temp
 from tests.support.trust_root import write_trust_root
 
 # one user per pytest-xdist worker (gw0, gw1, ...): a worker never deletes the user another
@@ -72,6 +73,7 @@ class Runtime:
     python: str
     path: Path  # PYTHONPATH: shipsafe and its dependencies, readable by the user
     base: Path
+    sites: Path  # where each test's site goes: in memory when there is room (see site)
 
 
 def _needed_distributions() -> set[str]:
@@ -191,7 +193,13 @@ def runtime() -> Iterator[Runtime]:
     subprocess.run([python, "-m", "compileall", "-q", "-x", r"/tests?/", str(path)],
                    check=True, capture_output=True)
     _readable(path)
-    yield Runtime(entry.pw_uid, entry.pw_gid, python, path, base)
+    # the sites hold the stores and audit logs shipsafe writes and fsyncs at every step:
+    # in memory that costs no disk wait (the runtime stays on the venv's file system, for
+    # the hard links)
+    sites = Path(tempfile.mkdtemp(prefix="shipsafe-attack-sites-", dir=memory_temp()))
+    sites.chmod(0o755)
+    yield Runtime(entry.pw_uid, entry.pw_gid, python, path, base, sites)
+    shutil.rmtree(sites, ignore_errors=True)
     shutil.rmtree(base, ignore_errors=True)
     if created:
         _accounts("userdel", USER, check=False)
@@ -311,7 +319,7 @@ def rollout_id(done: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def site(runtime: Runtime) -> Iterator[Site]:
-    root = Path(tempfile.mkdtemp(prefix="site-", dir=runtime.base))
+    root = Path(tempfile.mkdtemp(prefix="site-", dir=runtime.sites))
     root.chmod(0o755)
     keys = root / "keys"
     keys.mkdir(mode=0o700)
