@@ -1,6 +1,8 @@
 """The S3 Object Lock audit witness on the moto server: named in the trust root by an admin
 (`trust set-witness s3://...`, refused for a bucket that is not COMPLIANCE), written by every
-`shipsafe` process, read back with the AWS CLI, and compared by `audit verify`.
+`shipsafe` process, read back with the AWS CLI, and compared by `audit verify`. The root
+pins the moto server as the witness's endpoint (`--endpoint`): deploys whose environment
+points S3 elsewhere (AWS_ENDPOINT_URL_S3) still checkpoint to it.
 
 What moto enforces of Object Lock is listed in integration/README.md ("moto and Object
 Lock"): deleting a locked version is refused, shortening its retention is not.
@@ -54,7 +56,12 @@ def own_root(trust_root: Path, tmp_path: Path, aws_env: dict[str, str]) -> Path:
 def set_witness(root: Path, url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     keys = Path(os.environ["SHIPSAFE_TEST_KEYS"])  # integration/conftest.py's admin key
     return admin(env, "trust", "set-witness", url, "--root", str(root),
+                 "--endpoint", env["AWS_ENDPOINT_URL"], "--region", env["AWS_REGION"],
                  "--sign-with", str(keys / "admin.key"))
+
+
+# the deploying process's own S3 endpoint (nothing listens there): ignored for the witness
+ELSEWHERE = "http://127.0.0.1:9"
 
 
 def test_a_deploy_checkpoints_every_record_into_the_locked_bucket_and_verify_compares(
@@ -73,6 +80,7 @@ def test_a_deploy_checkpoints_every_record_into_the_locked_bucket_and_verify_com
 
     shipsafe = Shipsafe({**aws_env, "SHIPSAFE_TRUST_ROOT": str(own_root)}, TABLE,
                         tmp_path / "audit.jsonl")
+    shipsafe.env["AWS_ENDPOINT_URL_S3"] = ELSEWHERE
     assert shipsafe.init_store().code == 0
     world = route53_world(boto)
     plan = render_plan("aws-route53-weighted", world, tmp_path, pause="1s")

@@ -16,7 +16,10 @@ Reading goes through the versions, not the current objects: a delete leaves a de
 marker over a version Object Lock keeps, and a second PUT of a name adds a version; both
 are reported as problems (someone tried to rewrite the witness), and the entry still counts.
 
-The trust root names the witness (`trust set-witness s3://BUCKET/PREFIX`). shipsafe refuses a
+The trust root names the witness and where it is reached (`trust set-witness s3://BUCKET/PREFIX
+--endpoint URL --region R`; default AWS's https://s3.REGION.amazonaws.com): the client is
+built for that endpoint only, whatever the deploying process's environment names (endpoint
+variables, CA bundle, proxies; credentials still come from it). shipsafe refuses a
 bucket whose Object Lock configuration is missing or whose default retention is not
 COMPLIANCE (GOVERNANCE retention can be bypassed by anyone granted
 s3:BypassGovernanceRetention): a deploy stops with exit 2 before anything changes.
@@ -72,15 +75,34 @@ class S3Witness(S3Location):
         prefix: str = "",
         client: Any = None,
         now: Callable[[], datetime] | None = None,
+        endpoint: str | None = None,
+        region: str | None = None,
     ) -> None:
         super().__init__(bucket, prefix, client)
         self._now = now or (lambda: datetime.now(UTC))
         self._retention: timedelta | None = None
+        self.endpoint = endpoint
+        self.region = region
 
     @classmethod
-    def from_url(cls, url: str, client: Any = None) -> S3Witness:
+    def from_url(cls, url: str, client: Any = None, endpoint: str | None = None,
+                 region: str | None = None) -> S3Witness:
         bucket, prefix = parse_url(url)
-        return cls(bucket, prefix, client)
+        return cls(bucket, prefix, client, endpoint=endpoint, region=region)
+
+    @classmethod
+    def of_root(cls, document: Any) -> S3Witness:
+        """The witness a trust document names, reached at the endpoint it pins."""
+        return cls.from_url(document.audit_witness, endpoint=document.audit_witness_endpoint,
+                            region=document.audit_witness_region)
+
+    @property
+    def s3(self) -> Any:
+        """The client, made for the pinned endpoint and region only: the deploying process's
+        AWS_ENDPOINT_URL*, CA bundle and proxies do not apply (aws_common.pinned_client)."""
+        if self._client is None:
+            self._client = aws_common.pinned_client("s3", self.endpoint, self.region)
+        return self._client
 
     # is it a witness? ----------------------------------------------------------------------
     def retention(self) -> timedelta:

@@ -156,7 +156,7 @@ def witness_of(root: Any) -> Any:
     if named.startswith("s3://"):
         from shipsafe.audit.s3_witness import S3Witness  # boto3 only when one is named
 
-        return S3Witness.from_url(named)
+        return S3Witness.of_root(root.document)
     from shipsafe.audit.witness import FileWitness
 
     return FileWitness(named)

@@ -180,25 +180,60 @@ def set_witness(
         "Lock in COMPLIANCE mode ('' for none).")],
     sign_with: SignOpt,
     root: RootOpt = None,
+    endpoint: Annotated[str | None, typer.Option(
+        "--endpoint", help="s3:// only: the S3 endpoint URL every deploy reaches the witness "
+        "at, whatever its environment says (default AWS's https://s3.REGION.amazonaws.com).")
+    ] = None,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="s3:// only: the bucket's region (default: this shell's AWS region).")
+    ] = None,
 ) -> None:
     """Name the audit witness every audit record is also checkpointed to. Prepare it first:
     a file, as root: `install -m 0666 /dev/null PATH && chattr +a PATH` (ext4/xfs/btrfs; not
-    tmpfs); a bucket: created with Object Lock and a COMPLIANCE default retention."""
+    tmpfs); a bucket: created with Object Lock and a COMPLIANCE default retention. An S3
+    witness's endpoint and region are recorded in the root: deploys ignore AWS_ENDPOINT_URL*,
+    AWS_CA_BUNDLE and proxies for it."""
     from shipsafe.audit.witness import unprotected
     from shipsafe.errors import UsageError
     from shipsafe.trust.root import parse_root_file
 
+    pinned: dict[str, str | None] = {"audit_witness_endpoint": None,
+                                     "audit_witness_region": None}
     if path.startswith("s3://"):
         from shipsafe.audit.s3_witness import S3Witness
+        from shipsafe.providers import aws_common
 
-        S3Witness.from_url(path).check()  # exit 2 with one line unless COMPLIANCE
-    elif path:
-        why = unprotected(Path(path))
-        if why is not None:
-            raise UsageError(why)
+        region = region or aws_common.chain_region()
+        if not region:
+            raise UsageError("trust set-witness s3://...: no region: pass --region (the "
+                             "bucket's region, recorded in the trust root)")
+        endpoint = _endpoint_url(endpoint) if endpoint else aws_common.default_endpoint(
+            "s3", region)
+        S3Witness.from_url(path, endpoint=endpoint, region=region).check()  # exit 2 unless
+        pinned = {"audit_witness_endpoint": endpoint, "audit_witness_region": region}
+    else:
+        if endpoint or region:
+            raise UsageError("--endpoint and --region name where an s3:// witness is reached")
+        if path:
+            why = unprotected(Path(path))
+            if why is not None:
+                raise UsageError(why)
     target = _path(root)
     parsed = parse_root_file(target)
-    _save(target, _next(parsed, audit_witness=path or None), sign_with)
+    _save(target, _next(parsed, audit_witness=path or None, **pinned), sign_with)
+
+
+def _endpoint_url(text: str) -> str:
+    """http(s)://HOST[:PORT] and nothing else; UsageError otherwise."""
+    from urllib.parse import urlparse
+
+    from shipsafe.errors import UsageError
+
+    parsed = urlparse(text)
+    if (parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query
+            or parsed.fragment or parsed.params or parsed.username or parsed.password):
+        raise UsageError(f"--endpoint {text}: an endpoint is http(s)://HOST[:PORT]")
+    return text.rstrip("/")
 
 
 @trust_app.command("publish")

@@ -3,7 +3,8 @@
 Clients come from the standard boto3 chain (environment, profile, role); `region` from the
 plan wins over the chain's region. `AWS_ENDPOINT_URL` (and the per-service
 `AWS_ENDPOINT_URL_<SERVICE>`) are honoured by botocore itself, so every AWS-compatible
-endpoint works. Retries are botocore's `standard` mode, bounded by
+endpoint works - except for `pinned_client`, the trust root's witness, which goes only where
+the root says. Retries are botocore's `standard` mode, bounded by
 SHIPSAFE_AWS_MAX_ATTEMPTS (total attempts, default 4), with short connect/read timeouts:
 after that an error reaches the engine, which counts it against its own limits.
 
@@ -147,6 +148,58 @@ def client(service: str, region: str | None = None) -> Any:
                 )
             region = "us-east-1"
         return session.client(service, region_name=region, config=config)
+
+
+def chain_region() -> str | None:
+    """The region the standard chain (AWS_REGION, profile) names, or None."""
+    with aws_errors("AWS region", checking=True), _lock:
+        region = _shared_session().region_name
+    return str(region) if region else None
+
+
+def default_endpoint(service: str, region: str) -> str:
+    """AWS's own regional endpoint of a service (the commercial partition)."""
+    return f"https://{service}.{region}.amazonaws.com"
+
+
+def pinned_client(service: str, endpoint: str | None, region: str | None) -> Any:
+    """A client that talks to ENDPOINT in REGION only, whatever the environment says: for
+    the trust root's witness and table, which the deploying process must not redirect.
+
+    Credentials still come from the standard chain. Ignored for this client (botocore
+    1.3x/1.4x, read in its source): AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> and the
+    config file's endpoint_url (an explicit `endpoint_url` wins over them, and
+    ignore_configured_endpoint_urls drops them), AWS_CA_BUNDLE / the config file's
+    ca_bundle (an explicit `verify` wins: botocore's default bundle, certifi's when
+    installed), HTTP(S)_PROXY (botocore reads the environment's proxies only when
+    Config.proxies is None), FIPS / dual-stack / accelerate switches (botocore drops them
+    with an explicit endpoint; set off here as well). Without an
+    endpoint, AWS's regional one (https://SERVICE.REGION.amazonaws.com)."""
+    from botocore.config import Config
+    from botocore.httpsession import get_cert_path
+
+    s3: dict[str, Any] = {"use_accelerate_endpoint": False, "use_dualstack_endpoint": False,
+                          "addressing_style": "auto"}
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts()},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        proxies={},
+        ignore_configured_endpoint_urls=True,
+        use_fips_endpoint=False,
+        use_dualstack_endpoint=False,
+        s3=s3 if service == "s3" else None,
+    )
+    with aws_errors(f"{service} client", checking=True), _lock:
+        session = _shared_session()
+        region = region or session.region_name
+        if not region:
+            raise ConfigurationError(
+                f"no AWS region for the {service} client the trust root pins: record one "
+                "(--region) or set AWS_REGION")
+        return session.client(service, region_name=region,
+                               endpoint_url=endpoint or default_endpoint(service, region),
+                               verify=get_cert_path(True), config=config)
 
 
 def client_region(aws_client: Any) -> str:

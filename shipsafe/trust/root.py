@@ -64,6 +64,15 @@ class TrustDocument(PlanModel):
     # where every audit record is witnessed: an append-only file, or s3://BUCKET/PREFIX of a
     # bucket with Object Lock in COMPLIANCE mode (shipsafe.audit.witness, .s3_witness)
     audit_witness: str | None = None
+    # where an s3:// witness is reached, whatever the deploying process's environment says
+    # (AWS_ENDPOINT_URL*, proxies, CA bundle): recorded by `trust set-witness`; a root
+    # without them reaches AWS's regional endpoint (shipsafe.providers.aws_common)
+    audit_witness_endpoint: str | None = None
+    audit_witness_region: str | None = None
+
+
+# added after roots were signed: signed only when set, so an older root still verifies
+_SIGNED_WHEN_SET = ("auditWitnessEndpoint", "auditWitnessRegion")
 
 
 class TrustRootFile(PlanModel):
@@ -79,6 +88,8 @@ def signed_payload(admins: list[AdminKey], threshold: int, document: Any) -> dic
     """What the admins sign: the document, bound to the admin set that vouches for it."""
     doc = document.model_dump(mode="json", by_alias=True) if isinstance(
         document, TrustDocument) else document
+    if isinstance(doc, dict):
+        doc = {k: v for k, v in doc.items() if not (k in _SIGNED_WHEN_SET and v is None)}
     return {
         "purpose": PURPOSE,
         "admins": sorted(a.public_key for a in admins),
