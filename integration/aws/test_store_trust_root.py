@@ -83,7 +83,9 @@ def test_the_table_root_is_used_only_by_identities_iam_denies_writing_it(
         location = etc / "trust-location.yaml"
         location.write_text(yaml.safe_dump({"apiVersion": "shipsafe/v1",
                                             "kind": "TrustRootLocation", "table": URL,
-                                            "admins": admins}))
+                                            "admins": admins,
+                                            "endpoint": aws_env["AWS_ENDPOINT_URL"],
+                                            "region": aws_env["AWS_REGION"]}))
         as_deployer = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": str(location)},
                                "trust", "show")
         assert as_deployer.returncode == 0, as_deployer.stderr

@@ -197,9 +197,9 @@ def pinned_client(service: str, endpoint: str | None, region: str | None) -> Any
             raise ConfigurationError(
                 f"no AWS region for the {service} client the trust root pins: record one "
                 "(--region) or set AWS_REGION")
-        return session.client(service, region_name=region,
-                               endpoint_url=endpoint or default_endpoint(service, region),
-                               verify=get_cert_path(True), config=config)
+        url = (endpoint or default_endpoint(service, region)).rstrip("/")
+        return session.client(service, region_name=region, endpoint_url=url,
+                              verify=get_cert_path(True), config=config)
 
 
 def client_region(aws_client: Any) -> str:

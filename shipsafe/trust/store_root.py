@@ -1,7 +1,9 @@
 """The trust root kept in a team store: a reserved item of the DynamoDB table
 (pk `trust-root`, sk `root`) holding the same document as /etc/shipsafe/trust.yaml, named by
-a root-owned location file (kind TrustRootLocation: the table and the admin keys that must
-vouch for it), never by the environment, which also picks the AWS endpoint and credentials.
+a root-owned location file (kind TrustRootLocation: the table, the admin keys that must
+vouch for it, and optionally the endpoint and region it is reached at), never by the
+environment. The table's client is pinned to that endpoint (default AWS's regional one):
+the environment's AWS_ENDPOINT_URL*, CA bundle and proxies do not apply; its credentials do.
 
 It is verified exactly as the file root (admin keys - here, the ones the location pins; the
 policy and actors' keys signed by them). What makes it a root is that the deploying
@@ -52,17 +54,33 @@ def _client(url: str, client: Any) -> tuple[str, Any]:
     return table, client or aws_common.client("dynamodb", region)
 
 
+def _pinned_client(url: str, client: Any, endpoint: str | None,
+                   region: str | None) -> tuple[str, Any]:
+    """The table and a client for the endpoint and region the location file pins (default
+    AWS's regional endpoint): the environment's endpoint variables, CA bundle and proxies do
+    not apply (aws_common.pinned_client)."""
+    table, url_region = _table(url)
+    if client is not None:
+        return table, client
+    try:
+        return table, aws_common.pinned_client("dynamodb", endpoint, region or url_region)
+    except ShipsafeError as exc:
+        raise PolicyViolation(f"trust root {url}: {exc.message}") from None
+
+
 def _key() -> dict[str, dict[str, str]]:
     return {"pk": {"S": PK}, "sk": {"S": SK}}
 
 
-def read_store_root(url: str, admins: list[str], client: Any = None) -> TrustRoot:
-    """The verified trust root in TABLE's reserved item; PolicyViolation (exit 2) when it is
-    missing, unreadable, not signed by its admins, vouched for by other admins than the
-    location file pins (`admins`: public keys), or writable by the caller."""
+def read_store_root(url: str, admins: list[str], client: Any = None,
+                    endpoint: str | None = None, region: str | None = None) -> TrustRoot:
+    """The verified trust root in TABLE's reserved item, read at the endpoint and region the
+    location file pins; PolicyViolation (exit 2) when it is missing, unreadable, not signed
+    by its admins, vouched for by other admins than the location file pins (`admins`: public
+    keys), or writable by the caller."""
     import yaml
 
-    table, db = _client(url, client)
+    table, db = _pinned_client(url, client, endpoint, region)
     source = f"{url} (item pk={PK})"
     try:
         with aws_common.aws_errors(f"trust root {source}", checking=True):
@@ -113,6 +131,11 @@ class TrustRootLocation(PlanModel):
     kind: Literal["TrustRootLocation"]
     table: str = Field(pattern=r"^dynamodb://")
     admins: list[str] = Field(min_length=1)
+    # where the table is reached, whatever the deploying process's environment names
+    # (default AWS's https://dynamodb.REGION.amazonaws.com; region: the table URL's, else the
+    # environment's)
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^/?#@\s]+/?$")
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
 
 
 def location_of(data: Any) -> TrustRootLocation | None:

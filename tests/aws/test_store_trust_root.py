@@ -68,12 +68,13 @@ def _admins(root: Path) -> list[str]:
     return [a.public_key for a in parse_root_file(root).admins]
 
 
-def write_location(where: Path, admins: list[str], table: str = URL) -> Path:
-    """The root-owned file naming the table and the admin keys that must vouch for it."""
+def write_location(where: Path, admins: list[str], table: str = URL, **pins: str) -> Path:
+    """The root-owned file naming the table and the admin keys that must vouch for it (and
+    `pins`: the endpoint and region it is reached at)."""
     where.mkdir(mode=0o755, exist_ok=True)
     path = where / "trust-location.yaml"
     path.write_text(yaml.safe_dump({"apiVersion": "shipsafe/v1", "kind": "TrustRootLocation",
-                                    "table": table, "admins": admins}))
+                                    "table": table, "admins": admins, **pins}))
     path.chmod(0o644)
     return path
 
@@ -137,6 +138,43 @@ def test_a_root_vouched_for_by_other_admins_than_the_location_pins_is_refused(
 def test_a_table_named_by_the_environment_is_refused(published: Path) -> None:
     with pytest.raises(PolicyViolation, match="named by a root-owned location file"):
         load_root({"SHIPSAFE_TRUST_ROOT": URL})
+
+
+PINNED = f"https://dynamodb.{REGION}.amazonaws.com"
+
+
+@pytest.mark.parametrize("pins", [{"endpoint": PINNED, "region": REGION}, {}])
+def test_the_table_root_is_read_at_the_endpoint_the_location_pins_not_the_environments(
+    published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pins: dict[str, str]
+) -> None:
+    """Without pins: AWS's regional endpoint. The environment's endpoint, CA bundle and
+    proxy are the deploying process's and do not apply; the refusal (moto without IAM lets
+    the caller write) shows the pinned table was read and its signature checked."""
+    from shipsafe.providers import aws_common
+
+    location = write_location(tmp_path / "etc", _admins(published), **pins)
+    for name, value in {"AWS_ENDPOINT_URL": "https://agents.example.net",
+                        "AWS_ENDPOINT_URL_DYNAMODB": "https://agents-ddb.example.net",
+                        "AWS_CA_BUNDLE": "/tmp/agents-ca.pem",
+                        "HTTPS_PROXY": "http://agents-proxy.example.net:3128"}.items():
+        monkeypatch.setenv(name, value)
+    aws_common.reset()
+    sent: list[str] = []
+    aws_common._shared_session().events.register(
+        "before-send.dynamodb", lambda request, **_: sent.append(request.url))
+    assert aws_common.client("dynamodb").meta.endpoint_url == "https://agents-ddb.example.net"
+    with pytest.raises(PolicyViolation, match="writable by the invoking identity"):
+        load_root({"SHIPSAFE_TRUST_ROOT": str(location)})
+    assert sent and all(url.startswith(PINNED) for url in sent), sent
+
+
+def test_a_location_with_a_malformed_endpoint_is_refused(
+    published: Path, tmp_path: Path
+) -> None:
+    location = write_location(tmp_path / "etc", _admins(published),
+                              endpoint="https://ddb.example.net/x?y=1")
+    with pytest.raises(PolicyViolation, match="trust root location: endpoint"):
+        load_root({"SHIPSAFE_TRUST_ROOT": str(location)})
 
 
 def test_a_table_without_a_root_is_refused_naming_the_command(
