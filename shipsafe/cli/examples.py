@@ -70,7 +70,7 @@ EXAMPLES: dict[str, list[str]] = {
     "trust set-witness": ["shipsafe trust set-witness /var/lib/shipsafe/witness.log "
                           "--sign-with /root/keys/ops.key",
                           "shipsafe trust set-witness s3://acme-shipsafe-witness/prod "
-                          "--sign-with /root/keys/ops.key"],
+                          "--region eu-west-1 --sign-with /root/keys/ops.key"],
     "trust publish": ["shipsafe trust publish dynamodb://shipsafe-state "
                       "--root /root/shipsafe/trust.yaml"],
     "trust show": ["shipsafe trust show", "shipsafe trust show --root ./trust.yaml",
