@@ -126,6 +126,13 @@ def private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_machine_trust_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever /etc/shipsafe/trust.yaml holds on this machine, tests see none: where it
+    exists SHIPSAFE_TRUST_ROOT may name only it, and tests set that to roots of their own."""
+    monkeypatch.setattr("shipsafe.trust.root.DEFAULT_ROOT", str(tmp_path / "no-machine-root"))
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

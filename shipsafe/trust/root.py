@@ -13,9 +13,10 @@ actor's key and kind (human, ci, agent).
     signatures: [{keyId: "ed25519:...", signature: "..."}]
 
 It lives in a file the deploying user cannot write (default /etc/shipsafe/trust.yaml, or
-SHIPSAFE_TRUST_ROOT), checked as ssh's StrictModes does (shipsafe.trust.paths). The admins
-list is trusted because of where the file lives; everything else because they signed it,
-so a copy of the document (pinned into a state store) verifies anywhere the root does.
+SHIPSAFE_TRUST_ROOT, which may name only the default itself once that exists), checked as
+ssh's StrictModes does (shipsafe.trust.paths). The admins list is trusted because of where
+the file lives; everything else because they signed it, so a copy of the document (pinned
+into a state store) verifies anywhere the root does.
 """
 
 from __future__ import annotations
@@ -156,10 +157,35 @@ class TrustRoot:
 
 
 def root_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
-    """The trust root's path and whether it was named explicitly (SHIPSAFE_TRUST_ROOT)."""
+    """The trust root's path and whether it was named explicitly (SHIPSAFE_TRUST_ROOT).
+    Where the machine has its default root (DEFAULT_ROOT exists), the environment may name
+    only that same file: otherwise the deploying agent, which sets its own environment,
+    could pick any other valid root-owned root on the machine (PolicyViolation, exit 2)."""
     env = os.environ if environ is None else environ
     named = env.get(ROOT_ENV) or ""
-    return (Path(named), True) if named else (Path(DEFAULT_ROOT), False)
+    if not named:
+        return Path(DEFAULT_ROOT), False
+    refuse_other_than_default(Path(named))
+    return Path(named), True
+
+
+def refuse_other_than_default(named: Path) -> None:
+    """PolicyViolation if the machine's default root exists and NAMED is not that file."""
+    default = Path(DEFAULT_ROOT)  # read at call time: tests point it into tmp_path
+    if not os.path.lexists(default) or _same_file(named, default):
+        return
+    raise PolicyViolation(
+        f"{ROOT_ENV}={named} refused: this machine's trust root is {default}, and while it "
+        f"exists {ROOT_ENV} may name only that file (README, Trust model)"
+    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def refuse_unsafe(path: Path) -> None:
