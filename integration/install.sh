@@ -4,6 +4,8 @@
 #   setpriv                util-linux, for the rig's parent-death signal (Essential in Debian)
 #   tmux                   a real terminal for the human-output test (capture-pane)
 #   chromium               headless, to open `shipsafe report`'s HTML in a real browser
+#   useradd, chattr        passwd and e2fsprogs: the attack tests create the unprivileged
+#                          agent user and an append-only witness (both in Debian's base image)
 #   --with-python          also python3 >= 3.11 with venv and pip (for the quick start on a
 #                          bare machine; CI's Python comes with its image)
 # Python packages are not installed here: `pip install -e '.[test]'` brings them.
@@ -14,7 +16,7 @@ with_python=false
 for arg in "$@"; do
     case "$arg" in
         --with-python) with_python=true ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -34,12 +36,14 @@ have prometheus || missing+=(prometheus)
 have setpriv || missing+=(util-linux)
 have tmux || missing+=(tmux)
 have chromium || missing+=(chromium)
+have useradd || missing+=(passwd)
+have chattr || missing+=(e2fsprogs)
 if $with_python && ! python_ok; then
     missing+=(python3 python3-venv python3-pip)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install.sh: haproxy, prometheus, setpriv, tmux and chromium are installed; nothing to do"
+    echo "install.sh: haproxy, prometheus, setpriv, tmux, chromium, useradd and chattr are installed; nothing to do"
     exit 0
 fi
 
