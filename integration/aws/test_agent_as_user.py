@@ -45,6 +45,7 @@ from tests.attacks.conftest import (
     runtime,
     site,
 )
+from tests.attacks.forgeries import RECHAIN
 from tests.support.trust_root import write_trust_root
 
 pytestmark = pytest.mark.integration
@@ -115,27 +116,6 @@ def _agent_aws(aws_env: dict[str, str]) -> dict[str, str]:
             "SHIPSAFE_AWS_MAX_ATTEMPTS")
     return {k: aws_env[k] for k in keep}
 
-
-RECHAIN = """
-import json, sqlite3
-from pathlib import Path
-from shipsafe.audit.chain import GENESIS, chain
-from shipsafe.audit.anchor import Anchor
-path = Path('.local/state/shipsafe/audit.jsonl')
-kept = [json.loads(l) for l in path.read_text().splitlines()
-        if json.loads(l)['rollout_id'] != {dropped!r}]
-seq, prev, out = 0, GENESIS, []
-for rec in kept:
-    body = {{k: v for k, v in rec.items() if k not in ('seq', 'prev', 'hash')}}
-    rec = chain(body, seq, prev)
-    seq, prev = rec['seq'], rec['hash']
-    out.append(json.dumps(rec, sort_keys=True, separators=(',', ':')))
-path.write_text('\\n'.join(out) + '\\n')
-db = sqlite3.connect('.local/state/shipsafe/state.db')
-for (key,) in db.execute("SELECT key FROM meta WHERE key LIKE 'audit_head%'").fetchall():
-    db.execute('UPDATE meta SET value=? WHERE key=?', (Anchor(seq, prev, len(out)).dump(), key))
-db.commit()
-"""
 
 ERASE_CHECKPOINTS = """
 import json, boto3, botocore.exceptions

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.attacks.conftest import PEOPLE, POLICY, Site, rollout_id
+from tests.attacks.forgeries import RECHAIN
 from tests.support.trust_root import write_trust_root
 
 UNGATED = "steps:\n  - setWeight: 100\n"
@@ -40,27 +41,7 @@ def test_a_re_chained_log_with_a_new_head_fails_verify(site: Site) -> None:
     _deploy(site, "checkout")
     assert site.agent("audit", "verify").returncode == 0
     # drop a rollout's records, re-chain the rest, write the new head into the store
-    code = f"""
-import json, sqlite3
-from pathlib import Path
-from shipsafe.audit.chain import GENESIS, chain
-path = Path('.local/state/shipsafe/audit.jsonl')
-kept = [json.loads(l) for l in path.read_text().splitlines()
-        if json.loads(l)['rollout_id'] != {dropped!r}]
-seq, prev, out = 0, GENESIS, []
-for rec in kept:
-    body = {{k: v for k, v in rec.items() if k not in ('seq', 'prev', 'hash')}}
-    rec = chain(body, seq, prev)
-    seq, prev = rec['seq'], rec['hash']
-    out.append(json.dumps(rec, sort_keys=True, separators=(',', ':')))
-path.write_text('\\n'.join(out) + '\\n')
-from shipsafe.audit.anchor import Anchor
-db = sqlite3.connect('.local/state/shipsafe/state.db')
-for (key,) in db.execute("SELECT key FROM meta WHERE key LIKE 'audit_head%'").fetchall():
-    db.execute('UPDATE meta SET value=? WHERE key=?', (Anchor(seq, prev, len(out)).dump(), key))
-db.commit()
-"""
-    edited = site.agent_python(code)
+    edited = site.agent_python(RECHAIN.format(dropped=dropped))
     assert edited.returncode == 0, edited.stderr
     # the chain and its anchor alone are fooled: an admin takes the witness out of the root
     write_trust_root(site.root, POLICY, PEOPLE, serial=3, path=site.trust)
