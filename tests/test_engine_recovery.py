@@ -89,6 +89,25 @@ def test_a_second_deploy_of_the_same_service_is_refused_while_the_lease_is_live(
         start_deploy(make_ctx(actor=BOB), make_plan(STEPS))
 
 
+def test_a_lock_taken_by_a_deploy_that_has_not_written_its_record_yet_is_respected(
+    make_ctx: Any, router: FakeRouter, store: SQLiteStore, clock: Any
+) -> None:
+    """Two deploys at once: the first has taken the lock and not yet written its rollout.
+    The second must be refused, not clear the lock as stale and start beside it (CI saw the
+    first one then lose its lease and exit 5 while the second promoted)."""
+    other = SQLiteStore.open(store.path)
+    other.acquire_lock(TARGET_LOCK, "checkout-racing", "bob@ci:1", clock.now(), 30)
+    with pytest.raises(LockedError, match="locked by rollout checkout-racing"):
+        start_deploy(make_ctx(), make_plan(STEPS))
+    assert other.get_lock(TARGET_LOCK).rollout_id == "checkout-racing"  # type: ignore[union-attr]
+    other.check_fence()  # the first deploy's epoch is still the lock's
+    assert [c for c in router.calls if c[0] == "set"] == []
+    clock.advance(60)  # it died before writing its record: now the lock is stale
+    engine = start_deploy(make_ctx(), make_plan(STEPS))
+    assert store.get_lock(TARGET_LOCK).rollout_id == engine.record.id  # type: ignore[union-attr]
+    other.close()
+
+
 def test_a_second_deploy_of_the_same_target_under_another_service_name_is_refused(
     make_ctx: Any, router: FakeRouter
 ) -> None:

@@ -232,7 +232,11 @@ def _clear_the_way(ctx: EngineContext, key: str, new_id: str) -> str | None:
     try:
         previous = ctx.store.get_rollout(info.rollout_id)
     except UsageError:
-        ctx.store.release_lock(key, info.rollout_id)  # a lock without a rollout: stale
+        # A lock without a rollout: another deploy that took the lock a moment ago and has
+        # not written its record yet (live lease), or one that died in between (expired).
+        if info.live(now):
+            ctx.store.acquire_lock(key, new_id, ctx.holder, now, ctx.lease_seconds)
+        ctx.store.release_lock(key, info.rollout_id)
         return info.rollout_id
     if previous.phase.terminal and previous.phase != Phase.ROLLBACK_FAILED:
         ctx.store.release_lock(key, previous.id)
