@@ -279,6 +279,12 @@ class GuardedApprovals:
         signed_body = {k: v for k, v in payload.items() if k not in ("purpose", "key_id")}
         if signed_body != command_body(record, command):
             return None  # signed for another rollout, plan, verb, arguments or moment
+        if (
+            command.kind == CommandKind.PROMOTE
+            and not command.args.get("full")
+            and not isinstance(command.args.get("step"), int)
+        ):
+            return None  # a signed promote names the step it skips (it replays nowhere else)
         issued = _time(payload.get("created_at"))
         if issued is None or not (
             now - COMMAND_VALIDITY <= issued <= now + timedelta(minutes=1)

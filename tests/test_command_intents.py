@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shipsafe.engine import commands
 from shipsafe.engine.intents import (
     ClearHolds,
@@ -12,6 +14,7 @@ from shipsafe.engine.intents import (
     RequestRollback,
     Transition,
 )
+from shipsafe.errors import UsageError
 from shipsafe.records import Command, CommandKind, EventType, Phase, Reason
 from tests.conftest import ALICE
 from tests.fakes import FakeMetrics
@@ -78,3 +81,15 @@ def test_resume_clears_a_wait_for_evidence_and_returns_to_progressing(
     engine.apply(decision.intents)
     assert "held_since" not in engine.runtime.step.detail
     assert engine.record.phase == Phase.PROGRESSING
+
+
+def test_a_promote_issued_at_an_earlier_step_is_refused_with_both_steps_named(
+    make_ctx: Any, metrics: FakeMetrics
+) -> None:
+    engine = rollout_in(make_ctx, metrics, Phase.PAUSED)
+    at = engine.record.step_index
+    stale = command(engine, CommandKind.PROMOTE).model_copy(update={"args": {"step": at - 1}})
+    with pytest.raises(UsageError, match=f"issued at step {at}; the rollout is at step {at + 1}"):
+        commands.decide(engine, stale, engine.now())
+    here = command(engine, CommandKind.PROMOTE).model_copy(update={"args": {"step": at}})
+    assert commands.decide(engine, here, engine.now()).intents

@@ -82,10 +82,23 @@ def decide(engine: RolloutView, command: Command, now: datetime) -> Decision:
     if kind == CommandKind.RESUME:
         return _resume(engine, phase, who, now)
     if kind == CommandKind.PROMOTE:
+        _issued_here(engine, command)
         return _promote(engine, bool(command.args.get("full")), who, now)
     if kind == CommandKind.APPROVE:
         return _approve(engine, command, now)
     raise UsageError(f"unknown command {kind}")
+
+
+def _issued_here(engine: RolloutView, command: Command) -> None:
+    """A promote skips the step it was issued at: refused once the rollout has moved on
+    (the step it meant is done; skipping the next one was never asked for)."""
+    at = command.args.get("step")
+    now_at = engine.record.step_index
+    if at is not None and at != now_at:
+        raise UsageError(
+            f"promote was issued at step {int(at) + 1}; the rollout is at step {now_at + 1} "
+            "now (run promote again to skip this one)"
+        )
 
 
 def _resume(engine: RolloutView, phase: Phase, who: str, now: datetime) -> Decision:

@@ -307,16 +307,21 @@ def submit_command(
     if kind == CommandKind.ROLLBACK and record.phase == Phase.SUCCEEDED:
         _check_latest(ctx, record)
     now = ctx.clock.now()
+    args = dict(args or {})
+    if kind == CommandKind.PROMOTE and not args.get("full"):
+        # promote skips the step it was issued at, and only that one: its signature covers
+        # the step, so the row copied back into the store later cannot skip another
+        args["step"] = record.step_index
     command = store.add_command(
         _signed(ctx, record, Command(rollout_id=record.id, kind=kind, actor=ctx.actor,
-                                     created_at=now, args=args or {}))
+                                     created_at=now, args=args))
     )
     bus = EventBus(store, ctx.clock, ctx.actor.id, ctx.subscribers)
     bus.emit(
         record.id,
         EventType.COMMAND_RECEIVED,
         message=f"{kind.value} requested by {ctx.actor.label()}",
-        data={"command": kind.value, "args": _public_args(args or {}), "by": ctx.actor.id,
+        data={"command": kind.value, "args": _public_args(args), "by": ctx.actor.id,
               "identity": ctx.actor.identity, "kind": ctx.actor.kind.value,
               "key_id": ctx.actor.key_id, "signed": bool(command.proof)},
     )
