@@ -122,7 +122,9 @@ def policy_for(
         statements.append(_trust_root_deny("ShipsafeTeamStoreTrustRootReadOnly", table))
     if root_table and root_table.startswith("dynamodb://"):
         table = _table_arn(root_table)
-        statements.append(_statement("ShipsafeTrustRootRead", ["dynamodb:GetItem"], [table]))
+        statements.append(_statement(
+            "ShipsafeTrustRootRead", ["dynamodb:GetItem", "dynamodb:DescribeTable"], [table]
+        ))
         if not (state and _table_arn(state) == table):
             statements.append(_trust_root_deny("ShipsafeTrustRootReadOnly", table))
     if witness and witness.startswith("s3://"):

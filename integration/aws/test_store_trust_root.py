@@ -85,7 +85,9 @@ def test_the_table_root_is_used_only_by_identities_iam_denies_writing_it(
                                             "kind": "TrustRootLocation", "table": URL,
                                             "admins": admins,
                                             "endpoint": aws_env["AWS_ENDPOINT_URL"],
-                                            "region": aws_env["AWS_REGION"]}))
+                                            "region": aws_env["AWS_REGION"],
+                                            # moto's default account, where the table is
+                                            "account": "123456789012"}))
         as_deployer = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": str(location)},
                                "trust", "show")
         assert as_deployer.returncode == 0, as_deployer.stderr
@@ -96,6 +98,15 @@ def test_the_table_root_is_used_only_by_identities_iam_denies_writing_it(
         assert as_admin.returncode == 2, as_admin.stdout + as_admin.stderr
         (line,) = as_admin.stderr.strip().splitlines()
         assert "writable by the invoking identity" in line
+        # the same table reached in another account than the location pins: refused
+        elsewhere = etc / "trust-location-elsewhere.yaml"
+        elsewhere.write_text(location.read_text().replace("123456789012", "210987654321"))
+        other_account = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": str(elsewhere)},
+                                 "trust", "show")
+        assert other_account.returncode == 2, other_account.stdout + other_account.stderr
+        (line,) = other_account.stderr.strip().splitlines()
+        assert "answered from account 123456789012; the location file pins account " \
+            "210987654321" in line
         named_by_env = shipsafe({**base, **deployer, "SHIPSAFE_TRUST_ROOT": URL}, "trust", "show")
         assert named_by_env.returncode == 2 and "location file" in named_by_env.stderr
         overwrite = shipsafe({**base, **deployer}, "trust", "publish", URL,

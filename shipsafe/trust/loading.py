@@ -47,5 +47,5 @@ def read_root_or_location(path: Path) -> TrustRoot:
         location = location_of(data)
         assert location is not None
         return read_store_root(location.table, location.admins, endpoint=location.endpoint,
-                               region=location.region)
+                               region=location.region, account=location.account)
     return read_root(path, check_modes=False)

@@ -73,15 +73,18 @@ def _key() -> dict[str, dict[str, str]]:
 
 
 def read_store_root(url: str, admins: list[str], client: Any = None,
-                    endpoint: str | None = None, region: str | None = None) -> TrustRoot:
+                    endpoint: str | None = None, region: str | None = None,
+                    account: str | None = None) -> TrustRoot:
     """The verified trust root in TABLE's reserved item, read at the endpoint and region the
     location file pins; PolicyViolation (exit 2) when it is missing, unreadable, not signed
     by its admins, vouched for by other admins than the location file pins (`admins`: public
-    keys), or writable by the caller."""
+    keys), writable by the caller, or (`account` pinned) in a table of another account."""
     import yaml
 
     table, db = _pinned_client(url, client, endpoint, region)
     source = f"{url} (item pk={PK})"
+    if account is not None:
+        _check_account(table, db, account, source)
     try:
         with aws_common.aws_errors(f"trust root {source}", checking=True):
             item = db.get_item(TableName=table, Key=_key(), ConsistentRead=True).get("Item")
@@ -110,6 +113,25 @@ def read_store_root(url: str, admins: list[str], client: Any = None,
     return root
 
 
+def _check_account(table: str, db: Any, account: str, source: str) -> None:
+    """The table the credentials reach is the one in the pinned account: a table of the same
+    name in an account of the deploying process's own (its credentials choose the account)
+    could answer with an older document the same admins signed."""
+    try:
+        with aws_common.aws_errors(f"trust root {source}", checking=True):
+            arn = db.describe_table(TableName=table)["Table"]["TableArn"]
+    except ShipsafeError as exc:
+        raise PolicyViolation(
+            f"cannot check the trust root's account: {_one_line(exc.message)}"
+        ) from None
+    parts = str(arn).split(":")
+    found = parts[4] if len(parts) > 5 else "?"
+    if found != account:
+        raise PolicyViolation(
+            f"trust root refused: {source} answered from account {found}; the location file "
+            f"pins account {account} (the credentials reach another account's table)")
+
+
 def _key_ids(public_keys: list[str]) -> set[str]:
     from shipsafe.trust import keys
 
@@ -136,6 +158,9 @@ class TrustRootLocation(PlanModel):
     # environment's)
     endpoint: str | None = Field(default=None, pattern=r"^https?://[^/?#@\s]+/?$")
     region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
+    # the AWS account that owns the table: the credentials' account must hold it (the
+    # deploying process chooses its credentials, so their account proves nothing)
+    account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
 
 
 def location_of(data: Any) -> TrustRootLocation | None:

@@ -36,6 +36,7 @@ from tests.test_cli import FAST, write_plan
 
 runner = CliRunner()
 URL = "dynamodb://team-state"
+MOTO_ACCOUNT = "123456789012"  # moto's default account: the table the fixtures create
 PEOPLE = {"ci-bot": ("ci", []), "bob": ("human", [])}
 DENY_WRITES = {"Effect": "Deny",
                "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
@@ -94,10 +95,12 @@ def identities(aws: Any) -> Iterator[dict[str, Any]]:
         yield {"clients": clients, "keys": keys}
 
 
+@pytest.mark.parametrize("account", [None, MOTO_ACCOUNT])
 def test_a_root_the_caller_cannot_write_is_read_and_verified(
-    published: Path, identities: dict[str, Any]
+    published: Path, identities: dict[str, Any], account: str | None
 ) -> None:
-    root = read_store_root(URL, _admins(published), identities["clients"]["deployer"])
+    root = read_store_root(URL, _admins(published), identities["clients"]["deployer"],
+                           account=account)
     assert root.serial == 1
     assert sorted(k.identity for k in root.actors) == ["bob", "ci-bot"]
     assert root.source == f"{URL} (item pk={PK})"
@@ -133,6 +136,38 @@ def test_a_root_vouched_for_by_other_admins_than_the_location_pins_is_refused(
     other = write_trust_root(tmp_path / "agent", PERMISSIVE, {"ci-bot": ("human", [])})
     with pytest.raises(PolicyViolation, match="other admin keys than the location file"):
         read_store_root(URL, _admins(other), identities["clients"]["deployer"])
+
+
+def test_a_table_of_the_same_name_in_the_agents_own_account_is_refused_by_the_account_pin(
+    published: Path, aws: Any, tmp_path: Path
+) -> None:
+    """The credentials choose the account: the agent's own account holds a table of the
+    same name answering with a document the pinned admins really signed (an older root, say).
+    The location's `account` pin refuses it before its document is read."""
+    creds = aws.client("sts").assume_role(
+        RoleArn="arn:aws:iam::222222222222:role/agent", RoleSessionName="agent")["Credentials"]
+    theirs = aws.client("dynamodb", aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+    ours = aws.client("dynamodb").describe_table(TableName="team-state")["Table"]
+    theirs.create_table(TableName="team-state", KeySchema=ours["KeySchema"],
+                        AttributeDefinitions=[
+                            a for a in ours["AttributeDefinitions"]
+                            if a["AttributeName"] in {k["AttributeName"] for k in ours["KeySchema"]}
+                        ],
+                        BillingMode="PAY_PER_REQUEST")
+    publish(URL, parse_root_file(published), client=theirs)  # the admins' real signatures
+    sent: list[str] = []
+    theirs.meta.events.register("before-call.dynamodb", lambda model, **_: sent.append(model.name))
+    with pytest.raises(PolicyViolation, match=(
+        "answered from account 222222222222; the location file pins account " + MOTO_ACCOUNT
+    )) as refused:
+        read_store_root(URL, _admins(published), theirs, account=MOTO_ACCOUNT)
+    assert refused.value.exit_code == ExitCode.INVALID
+    assert sent == ["DescribeTable"]  # refused before the document was read or probed
+    location = write_location(tmp_path / "etc", _admins(published), account="12345")
+    with pytest.raises(PolicyViolation, match="trust root location: account"):
+        load_root({"SHIPSAFE_TRUST_ROOT": str(location)})
 
 
 def test_a_table_named_by_the_environment_is_refused(published: Path) -> None:
@@ -277,7 +312,7 @@ def test_aws_permissions_reads_the_table_root_and_denies_writes_to_it(
     assert done.exit_code == 0, done.output
     got = {s["Sid"]: s for s in json.loads(done.output)["Statement"]}
     table = "arn:aws:dynamodb:*:*:table/team-state"
-    assert got["ShipsafeTrustRootRead"]["Action"] == ["dynamodb:GetItem"]
+    assert got["ShipsafeTrustRootRead"]["Action"] == ["dynamodb:DescribeTable", "dynamodb:GetItem"]
     assert got["ShipsafeTrustRootRead"]["Resource"] == table
     deny = got["ShipsafeTrustRootReadOnly"]
     assert deny["Effect"] == "Deny" and deny["Resource"] == table
