@@ -1,4 +1,5 @@
-"""What `deploy` and `status --watch` leave for a CI job: `--summary FILE` (Markdown; also
+"""What `deploy`, `status --watch` and the control verbs (promote, pause, resume, abort,
+rollback, approve) leave for a CI job: `--summary FILE` (Markdown; also
 appended to $GITHUB_STEP_SUMMARY when that is set) and `--junit FILE`."""
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shipsafe.cli.ci_outputs import JunitOpt, SummaryOpt
 from shipsafe.cli.common import (
     ActorOpt,
     AgentOpt,
@@ -44,7 +45,10 @@ def act(
     detach: bool,
     wait: float,
     env: str | None = None,
+    reports: tuple[str | None, str | None] = (None, None),
 ) -> None:
+    """`reports`: the --summary and --junit files, written once the command is done (as
+    deploy writes them), for a CI job that runs the command as a step."""
     from shipsafe.cli.lease_wait import LeaseWait
     from shipsafe.cli.naming import resolve_id
     from shipsafe.cli.session import (
@@ -93,6 +97,9 @@ def act(
         finally:
             waiting.close()
         record = s.ctx.store.get_rollout(result.record_id)
+        from shipsafe.cli import ci_outputs
+
+        ci_outputs.write(s.ctx.store, record.id, *reports)
         ends = kind in (CommandKind.ROLLBACK, CommandKind.ABORT)
         refused = (result.result or "").startswith("refused")
         if refused:
@@ -139,10 +146,13 @@ def promote(
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
 ) -> None:
     """Go past the current pause or step (or accept an inconclusive analysis)."""
     act("promote", rollout_id, {"full": full},
-        _settings(state, output, actor, agent, audit_log, utc), detach, wait, env=env)
+        _settings(state, output, actor, agent, audit_log, utc), detach, wait, env=env,
+        reports=(summary, junit))
 
 
 @exits
@@ -156,10 +166,13 @@ def pause(
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
 ) -> None:
     """Hold the rollout where it is (breakers keep watching)."""
     act("pause", rollout_id, {}, _settings(state, output, actor, agent, audit_log, utc),
-        True, wait, env=env)
+        True, wait, env=env,
+        reports=(summary, junit))
 
 
 @exits
@@ -174,11 +187,14 @@ def resume(
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
 ) -> None:
     """Continue after a manual pause or an inconclusive analysis (measured again); drive a
     rollout whose process died."""
     act("resume", rollout_id, {}, _settings(state, output, actor, agent, audit_log, utc),
-        detach, wait, env=env)
+        detach, wait, env=env,
+        reports=(summary, junit))
 
 
 @exits
@@ -193,10 +209,13 @@ def abort(
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
 ) -> None:
     """Stop the rollout and put traffic back on the snapshot (ends `aborted`)."""
     act("abort", rollout_id, {"reason": reason} if reason else {},
-        _settings(state, output, actor, agent, audit_log, utc), False, wait, env=env)
+        _settings(state, output, actor, agent, audit_log, utc), False, wait, env=env,
+        reports=(summary, junit))
 
 
 @exits
@@ -211,13 +230,16 @@ def rollback(
     actor: ActorOpt = None,
     agent: AgentOpt = False,
     audit_log: AuditOpt = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
 ) -> None:
     """Restore the stored snapshot and verify it - from any machine, without the plan file.
 
     Exit 0 when the router reads back equal to the snapshot, 5 when it does not.
     """
     act("rollback", rollout_id, {"reason": reason} if reason else {},
-        _settings(state, output, actor, agent, audit_log, utc), False, wait, env=env)
+        _settings(state, output, actor, agent, audit_log, utc), False, wait, env=env,
+        reports=(summary, junit))
 
 
 @exits
@@ -260,6 +282,8 @@ def approve(
         str | None,
         typer.Option("--signed", help="Submit a signed approval made with --sign-only."),
     ] = None,
+    summary: SummaryOpt = None,
+    junit: JunitOpt = None,
 ) -> None:
     """Approve the gate a rollout is waiting at (or the review of an emergency rollout).
 
@@ -295,7 +319,8 @@ def approve(
     # Whoever drives after an approval stops when a human is needed again: a refused approval
     # leaves the rollout waiting, and this process must not sit on it until someone else
     # approves (the lock is parked for them instead).
-    act("approve", rollout_id, args, settings, True, wait, env=env)
+    act("approve", rollout_id, args, settings, True, wait, env=env,
+        reports=(summary, junit))
 
 
 def _approval_args(

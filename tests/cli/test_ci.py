@@ -125,3 +125,26 @@ def test_summary_and_junit_say_what_tripped(
     assert failed == {"2. setWeight 50%", "error-rate"}
     skipped = {c.get("name") for c in suite if c.find("skipped") is not None}
     assert skipped == {"3. promote"}
+
+
+def test_a_rollback_run_as_a_ci_step_leaves_its_summary_and_junit(
+    env: Path, fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The on-call rollback (or resume, promote, approve) run as a pipeline step writes the
+    same files deploy does, with the outcome the command left."""
+    started = run("deploy", write_plan(env, "steps:\n  - setWeight: 10\n  - pause: {}\n"),
+                  "--detach", "-o", "json")
+    assert started.exit_code == 4, started.output
+    rid = created(started.output)["rollout_id"]
+    step_summary = env / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result = run("rollback", rid, "--reason", "pager", "--summary", "s.md", "--junit", "j.xml")
+    assert result.exit_code == 0, result.output
+    summary = (env / "s.md").read_text()
+    assert "checkout 2.4.0 → production: rolled back" in summary
+    assert rid in summary
+    assert step_summary.read_text() == summary
+    suite = ET.parse(env / "j.xml").getroot()
+    assert suite.tag == "testsuite"
+    assert {c.get("name") for c in suite if c.find("skipped") is not None} >= {"3. promote"}
+    assert fakes.router_instance.weights == {"stable": 100, "canary": 0}
