@@ -50,15 +50,17 @@ def permissions(
 
 def _trust_root_parts() -> tuple[str | None, str | None]:
     """The audit witness the trust root in force names, and the team table its location file
-    names (None, None without a root). A root that does not load is refused (exit 2), as by
-    every command."""
+    names (None, None without a root). A root that does not load or verify is refused (exit
+    2), as by every command; one in a table the caller may write is not (the admins who
+    publish it run this to write the deployers' policy: it describes the root, never uses
+    it)."""
     import yaml
 
     from shipsafe.trust.loading import load_root
     from shipsafe.trust.root import root_path
     from shipsafe.trust.store_root import location_of
 
-    root = load_root()
+    root = load_root(describe_only=True)
     if root is None:
         return None, None
     try:

@@ -13,13 +13,19 @@ from shipsafe.errors import PolicyViolation
 from shipsafe.trust.root import ROOT_ENV, TrustRoot, read_root, refuse_unsafe, root_path
 
 
-def load_root(environ: Mapping[str, str] | None = None) -> TrustRoot | None:
+def load_root(
+    environ: Mapping[str, str] | None = None, *, describe_only: bool = False
+) -> TrustRoot | None:
     """The verified trust root; None when none is configured (no SHIPSAFE_TRUST_ROOT and no
     /etc/shipsafe/trust.yaml). A root that is named but missing, unsafe, invalid or not
     signed by its admins is refused (PolicyViolation, exit 2): never silently ignored.
     A root-owned file of kind TrustRootLocation names a team table whose reserved item holds
     the root (shipsafe.trust.store_root): used when the admins the file pins signed it and
-    the caller provably cannot write it. SHIPSAFE_TRUST_ROOT=dynamodb://... is refused."""
+    the caller provably cannot write it. SHIPSAFE_TRUST_ROOT=dynamodb://... is refused.
+
+    `describe_only`: the root is only described, never used to decide (`aws permissions`,
+    run by the admins who may write it): a table root is read and its signatures verified,
+    but the caller's write access to it is not held against it."""
     named = (os.environ if environ is None else environ).get(ROOT_ENV) or ""
     if named.startswith("dynamodb://"):
         raise PolicyViolation(
@@ -29,10 +35,10 @@ def load_root(environ: Mapping[str, str] | None = None) -> TrustRoot | None:
     path, explicit = root_path(environ)
     if not explicit and not path.exists():
         return None
-    return read_root_or_location(path)
+    return read_root_or_location(path, describe_only=describe_only)
 
 
-def read_root_or_location(path: Path) -> TrustRoot:
+def read_root_or_location(path: Path, *, describe_only: bool = False) -> TrustRoot:
     """A root-owned file holding the trust root, or its location in a team table."""
     import yaml
 
@@ -47,5 +53,6 @@ def read_root_or_location(path: Path) -> TrustRoot:
         location = location_of(data)
         assert location is not None
         return read_store_root(location.table, location.admins, endpoint=location.endpoint,
-                               region=location.region, account=location.account)
+                               region=location.region, account=location.account,
+                               check_writable=not describe_only)
     return read_root(path, check_modes=False)

@@ -74,11 +74,12 @@ def _key() -> dict[str, dict[str, str]]:
 
 def read_store_root(url: str, admins: list[str], client: Any = None,
                     endpoint: str | None = None, region: str | None = None,
-                    account: str | None = None) -> TrustRoot:
+                    account: str | None = None, check_writable: bool = True) -> TrustRoot:
     """The verified trust root in TABLE's reserved item, read at the endpoint and region the
     location file pins; PolicyViolation (exit 2) when it is missing, unreadable, not signed
     by its admins, vouched for by other admins than the location file pins (`admins`: public
-    keys), writable by the caller, or (`account` pinned) in a table of another account."""
+    keys), writable by the caller (unless not `check_writable`: only described, never used),
+    or (`account` pinned) in a table of another account."""
     import yaml
 
     table, db = _pinned_client(url, client, endpoint, region)
@@ -105,7 +106,7 @@ def read_store_root(url: str, admins: list[str], client: Any = None,
         raise PolicyViolation(
             f"trust root refused: {source} is vouched for by other admin keys than the "
             "location file names (another table, account or endpoint answered?)")
-    why = writable_reason(table, db)
+    why = writable_reason(table, db) if check_writable else None
     if why is not None:
         raise PolicyViolation(
             f"trust root refused: {source} {why}; deny the deploying identities "

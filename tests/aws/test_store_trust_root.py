@@ -317,3 +317,28 @@ def test_aws_permissions_reads_the_table_root_and_denies_writes_to_it(
     deny = got["ShipsafeTrustRootReadOnly"]
     assert deny["Effect"] == "Deny" and deny["Resource"] == table
     assert deny["Condition"]["ForAnyValue:StringEquals"]["dynamodb:LeadingKeys"] == [PK]
+
+
+def test_an_admin_who_may_write_the_table_root_still_gets_the_deployers_policy(
+    deploy_site: FakeProviders, identities: dict[str, Any], published: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, aws: Any,
+) -> None:
+    """`aws permissions` describes the root and never uses it, so the admin who publishes it
+    (and so may write it) is not refused; a deploy by the same admin is, and a root that does
+    not verify is refused for both."""
+    plan = write_plan(tmp_path, FAST)
+    _as(identities["keys"]["admin"], monkeypatch)
+    described = runner.invoke(app, ["aws", "permissions", plan])
+    assert described.exit_code == 0, described.output
+    sids = {s["Sid"] for s in json.loads(described.output)["Statement"]}
+    assert {"ShipsafeTrustRootRead", "ShipsafeTrustRootReadOnly"} <= sids
+    deployed = runner.invoke(app, ["deploy", plan, "--state", "state.db"])
+    assert deployed.exit_code == 2 and "writable by the invoking identity" in deployed.output
+    data = yaml.safe_load(parse_root_file(published).model_dump_json(by_alias=True))
+    data["document"]["actors"][0]["kind"] = "human"
+    identities["clients"]["admin"].put_item(TableName="team-state", Item={
+        "pk": {"S": PK}, "sk": {"S": SK}, "document": {"S": yaml.safe_dump(data)},
+        "serial": {"N": "9"}})
+    tampered = runner.invoke(app, ["aws", "permissions", plan])
+    assert tampered.exit_code == 2, tampered.output
+    assert "not signed by 1 of its admin keys" in tampered.output
