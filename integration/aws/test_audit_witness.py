@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from integration.aws.awscli import AwsCli
+from integration.aws.forward_proxy import ForwardProxy
 from integration.aws.rollouts import Shipsafe, render_plan
 from integration.aws.test_aws_rollouts import route53_world
 
@@ -53,11 +54,12 @@ def own_root(trust_root: Path, tmp_path: Path, aws_env: dict[str, str]) -> Path:
     return copy
 
 
-def set_witness(root: Path, url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def set_witness(root: Path, url: str, env: dict[str, str],
+                *extra: str) -> subprocess.CompletedProcess[str]:
     keys = Path(os.environ["SHIPSAFE_TEST_KEYS"])  # integration/conftest.py's admin key
     return admin(env, "trust", "set-witness", url, "--root", str(root),
                  "--endpoint", env["AWS_ENDPOINT_URL"], "--region", env["AWS_REGION"],
-                 "--sign-with", str(keys / "admin.key"))
+                 "--sign-with", str(keys / "admin.key"), *extra)
 
 
 # the deploying process's own S3 endpoint (nothing listens there): ignored for the witness
@@ -115,6 +117,43 @@ def test_a_deploy_checkpoints_every_record_into_the_locked_bucket_and_verify_com
     bad = shipsafe.run(*verify)
     assert bad.code == 5, bad.transcript()
     assert hidden.rollout_id in bad.transcript() and "elsewhere.jsonl" in bad.transcript()
+
+
+def test_a_witness_behind_the_proxy_the_root_pins_gets_every_checkpoint_through_it(
+    boto: Any, aws: AwsCli, aws_env: dict[str, str], own_root: Path, tmp_path: Path
+) -> None:
+    """A site whose machines reach S3 only through a proxy: `set-witness --proxy` signs it
+    into the root, and every deploy sends its checkpoints through that proxy, not through
+    the proxy its environment names (a dead port here; NO_PROXY keeps the deploy's own AWS
+    calls direct, and does not apply to the pinned proxy)."""
+    env = {**os.environ, **aws_env}
+    make_bucket(aws, BUCKET, "COMPLIANCE")
+    with ForwardProxy() as proxy:
+        named = set_witness(own_root, f"s3://{BUCKET}/prod", env, "--proxy", proxy.url)
+        assert named.returncode == 0, named.stderr
+        assert any("object-lock" in path or "objectlock" in path.lower()
+                   for _, path in proxy.seen), proxy.seen  # set-witness's own check
+        checked = len(proxy.seen)
+        shipsafe = Shipsafe({**aws_env, "SHIPSAFE_TRUST_ROOT": str(own_root)}, TABLE,
+                            tmp_path / "audit.jsonl")
+        shipsafe.env.update({"HTTP_PROXY": ELSEWHERE, "HTTPS_PROXY": ELSEWHERE,
+                             "NO_PROXY": "127.0.0.1,localhost"})
+        assert shipsafe.init_store().code == 0
+        plan = render_plan("aws-route53-weighted", route53_world(boto), tmp_path, pause="1s")
+        finished = shipsafe.run("deploy", str(plan))
+        assert finished.code == 0, finished.transcript()
+        puts = [path for method, path in proxy.seen[checked:] if method == "PUT"]
+    local = (tmp_path / "audit.jsonl").read_text().splitlines()
+    versions = aws("s3api", "list-object-versions", "--bucket", BUCKET, "--prefix", "prod/")
+    assert len(versions["Versions"]) == len(local) == len(puts)
+    assert all(f"/{BUCKET}/prod/" in path or f"//{BUCKET}." in path for path in puts), puts
+    # a proxy that is not a bare http(s)://HOST:PORT is refused in one line, root unchanged
+    before = own_root.read_text()
+    bad = set_witness(own_root, f"s3://{BUCKET}/prod", env, "--proxy",
+                      "http://user:secret@proxy.example.net:3128")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "secret" not in bad.stderr + bad.stdout
+    assert own_root.read_text() == before
 
 
 def route53_world_again(boto: Any, world: dict[str, str]) -> dict[str, str]:

@@ -19,9 +19,10 @@ are reported as problems (someone tried to rewrite the witness), and the entry s
 The trust root names the witness and where it is reached (`trust set-witness s3://BUCKET/PREFIX
 --endpoint URL --region R`; default AWS's https://s3.REGION.amazonaws.com): the client is
 built for that endpoint only, whatever the deploying process's environment names (endpoint
-variables, CA bundle, proxies; credentials still come from it). shipsafe refuses a
-bucket whose Object Lock configuration is missing or whose default retention is not
-COMPLIANCE (GOVERNANCE retention can be bypassed by anyone granted
+variables, CA bundle, proxies; credentials still come from it), through the proxy the root
+pins if any (`--proxy http://HOST:PORT`, for sites that reach S3 only through one).
+shipsafe refuses a bucket whose Object Lock configuration is missing or whose default
+retention is not COMPLIANCE (GOVERNANCE retention can be bypassed by anyone granted
 s3:BypassGovernanceRetention): a deploy stops with exit 2 before anything changes.
 """
 
@@ -77,31 +78,36 @@ class S3Witness(S3Location):
         now: Callable[[], datetime] | None = None,
         endpoint: str | None = None,
         region: str | None = None,
+        proxy: str | None = None,
     ) -> None:
         super().__init__(bucket, prefix, client)
         self._now = now or (lambda: datetime.now(UTC))
         self._retention: timedelta | None = None
         self.endpoint = endpoint
         self.region = region
+        self.proxy = proxy
 
     @classmethod
     def from_url(cls, url: str, client: Any = None, endpoint: str | None = None,
-                 region: str | None = None) -> S3Witness:
+                 region: str | None = None, proxy: str | None = None) -> S3Witness:
         bucket, prefix = parse_url(url)
-        return cls(bucket, prefix, client, endpoint=endpoint, region=region)
+        return cls(bucket, prefix, client, endpoint=endpoint, region=region, proxy=proxy)
 
     @classmethod
     def of_root(cls, document: Any) -> S3Witness:
         """The witness a trust document names, reached at the endpoint it pins."""
         return cls.from_url(document.audit_witness, endpoint=document.audit_witness_endpoint,
-                            region=document.audit_witness_region)
+                            region=document.audit_witness_region,
+                            proxy=document.audit_witness_proxy)
 
     @property
     def s3(self) -> Any:
         """The client, made for the pinned endpoint and region only: the deploying process's
-        AWS_ENDPOINT_URL*, CA bundle and proxies do not apply (aws_common.pinned_client)."""
+        AWS_ENDPOINT_URL*, CA bundle and proxies do not apply (aws_common.pinned_client);
+        the proxy the trust root pins does, where it pins one."""
         if self._client is None:
-            self._client = aws_common.pinned_client("s3", self.endpoint, self.region)
+            self._client = aws_common.pinned_client("s3", self.endpoint, self.region,
+                                                    self.proxy)
         return self._client
 
     # is it a witness? ----------------------------------------------------------------------

@@ -187,6 +187,11 @@ def set_witness(
     region: Annotated[str | None, typer.Option(
         "--region", help="s3:// only: the bucket's region (default: this shell's AWS region).")
     ] = None,
+    proxy: Annotated[str | None, typer.Option(
+        "--proxy", help="s3:// only: the proxy (http://HOST:PORT) every deploy reaches the "
+        "witness through, for machines that reach S3 only through one (default: direct, "
+        "whatever HTTPS_PROXY says).")
+    ] = None,
 ) -> None:
     """Name the audit witness every audit record is also checkpointed to. Prepare it first:
     a file, as root: `install -m 0666 /dev/null PATH && chattr +a PATH` (ext4/xfs/btrfs; not
@@ -198,7 +203,7 @@ def set_witness(
     from shipsafe.trust.root import parse_root_file
 
     pinned: dict[str, str | None] = {"audit_witness_endpoint": None,
-                                     "audit_witness_region": None}
+                                     "audit_witness_region": None, "audit_witness_proxy": None}
     if path.startswith("s3://"):
         from shipsafe.audit.s3_witness import S3Witness
         from shipsafe.providers import aws_common
@@ -209,11 +214,15 @@ def set_witness(
                              "bucket's region, recorded in the trust root)")
         endpoint = _endpoint_url(endpoint) if endpoint else aws_common.default_endpoint(
             "s3", region)
-        S3Witness.from_url(path, endpoint=endpoint, region=region).check()  # exit 2 unless
-        pinned = {"audit_witness_endpoint": endpoint, "audit_witness_region": region}
+        proxy = _endpoint_url(proxy, "--proxy") if proxy else None
+        S3Witness.from_url(path, endpoint=endpoint, region=region,  # exit 2 unless locked
+                           proxy=proxy).check()
+        pinned = {"audit_witness_endpoint": endpoint, "audit_witness_region": region,
+                  "audit_witness_proxy": proxy}
     else:
-        if endpoint or region:
-            raise UsageError("--endpoint and --region name where an s3:// witness is reached")
+        if endpoint or region or proxy:
+            raise UsageError("--endpoint, --region and --proxy name where an s3:// witness is "
+                             "reached")
         if path:
             why = unprotected(Path(path))
             if why is not None:
@@ -223,16 +232,20 @@ def set_witness(
     _save(target, _next(parsed, audit_witness=path or None, **pinned), sign_with)
 
 
-def _endpoint_url(text: str) -> str:
-    """http(s)://HOST[:PORT] and nothing else; UsageError otherwise."""
+def _endpoint_url(text: str, option: str = "--endpoint") -> str:
+    """http(s)://HOST[:PORT] and nothing else (no path, no credentials: the root is readable
+    by everyone); UsageError otherwise."""
     from urllib.parse import urlparse
 
     from shipsafe.errors import UsageError
 
     parsed = urlparse(text)
-    if (parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query
-            or parsed.fragment or parsed.params or parsed.username or parsed.password):
-        raise UsageError(f"--endpoint {text}: an endpoint is http(s)://HOST[:PORT]")
+    if (parsed.scheme not in ("http", "https") or not parsed.hostname
+            or parsed.path not in ("", "/") or parsed.query or parsed.fragment or parsed.params
+            or parsed.username or parsed.password):
+        shown = text if parsed.password is None else text.replace(parsed.password, "***")
+        raise UsageError(f"{option} {shown}: must be http(s)://HOST[:PORT] (no path, no "
+                         "user or password)")
     return text.rstrip("/")
 
 

@@ -162,7 +162,9 @@ def default_endpoint(service: str, region: str) -> str:
     return f"https://{service}.{region}.amazonaws.com"
 
 
-def pinned_client(service: str, endpoint: str | None, region: str | None) -> Any:
+def pinned_client(
+    service: str, endpoint: str | None, region: str | None, proxy: str | None = None
+) -> Any:
     """A client that talks to ENDPOINT in REGION only, whatever the environment says: for
     the trust root's witness and table, which the deploying process must not redirect.
 
@@ -174,7 +176,8 @@ def pinned_client(service: str, endpoint: str | None, region: str | None) -> Any
     installed), HTTP(S)_PROXY (botocore reads the environment's proxies only when
     Config.proxies is None), FIPS / dual-stack / accelerate switches (botocore drops them
     with an explicit endpoint; set off here as well). Without an
-    endpoint, AWS's regional one (https://SERVICE.REGION.amazonaws.com)."""
+    endpoint, AWS's regional one (https://SERVICE.REGION.amazonaws.com). `proxy`: the proxy
+    the trust root pins (http://HOST:PORT), used for both schemes; without one, none."""
     from botocore.config import Config
     from botocore.httpsession import get_cert_path
 
@@ -184,7 +187,7 @@ def pinned_client(service: str, endpoint: str | None, region: str | None) -> Any
         retries={"mode": "standard", "total_max_attempts": max_attempts()},
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        proxies={},
+        proxies={"http": proxy, "https": proxy} if proxy else {},
         ignore_configured_endpoint_urls=True,
         use_fips_endpoint=False,
         use_dualstack_endpoint=False,

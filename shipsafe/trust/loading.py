@@ -54,5 +54,5 @@ def read_root_or_location(path: Path, *, describe_only: bool = False) -> TrustRo
         assert location is not None
         return read_store_root(location.table, location.admins, endpoint=location.endpoint,
                                region=location.region, account=location.account,
-                               check_writable=not describe_only)
+                               check_writable=not describe_only, proxy=location.proxy)
     return read_root(path, check_modes=False)

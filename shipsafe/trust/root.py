@@ -70,10 +70,13 @@ class TrustDocument(PlanModel):
     # without them reaches AWS's regional endpoint (shipsafe.providers.aws_common)
     audit_witness_endpoint: str | None = None
     audit_witness_region: str | None = None
+    # the proxy every deploy reaches an s3:// witness through (http://HOST:PORT), for sites
+    # whose machines reach S3 only through one; none: direct, whatever HTTPS_PROXY says
+    audit_witness_proxy: str | None = Field(default=None, pattern=r"^https?://[^/?#@\s]+/?$")
 
 
 # added after roots were signed: signed only when set, so an older root still verifies
-_SIGNED_WHEN_SET = ("auditWitnessEndpoint", "auditWitnessRegion")
+_SIGNED_WHEN_SET = ("auditWitnessEndpoint", "auditWitnessRegion", "auditWitnessProxy")
 
 
 class TrustRootFile(PlanModel):

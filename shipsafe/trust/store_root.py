@@ -55,7 +55,7 @@ def _client(url: str, client: Any) -> tuple[str, Any]:
 
 
 def _pinned_client(url: str, client: Any, endpoint: str | None,
-                   region: str | None) -> tuple[str, Any]:
+                   region: str | None, proxy: str | None = None) -> tuple[str, Any]:
     """The table and a client for the endpoint and region the location file pins (default
     AWS's regional endpoint): the environment's endpoint variables, CA bundle and proxies do
     not apply (aws_common.pinned_client)."""
@@ -63,7 +63,8 @@ def _pinned_client(url: str, client: Any, endpoint: str | None,
     if client is not None:
         return table, client
     try:
-        return table, aws_common.pinned_client("dynamodb", endpoint, region or url_region)
+        return table, aws_common.pinned_client("dynamodb", endpoint, region or url_region,
+                                               proxy)
     except ShipsafeError as exc:
         raise PolicyViolation(f"trust root {url}: {exc.message}") from None
 
@@ -74,7 +75,8 @@ def _key() -> dict[str, dict[str, str]]:
 
 def read_store_root(url: str, admins: list[str], client: Any = None,
                     endpoint: str | None = None, region: str | None = None,
-                    account: str | None = None, check_writable: bool = True) -> TrustRoot:
+                    account: str | None = None, check_writable: bool = True,
+                    proxy: str | None = None) -> TrustRoot:
     """The verified trust root in TABLE's reserved item, read at the endpoint and region the
     location file pins; PolicyViolation (exit 2) when it is missing, unreadable, not signed
     by its admins, vouched for by other admins than the location file pins (`admins`: public
@@ -82,7 +84,7 @@ def read_store_root(url: str, admins: list[str], client: Any = None,
     or (`account` pinned) in a table of another account."""
     import yaml
 
-    table, db = _pinned_client(url, client, endpoint, region)
+    table, db = _pinned_client(url, client, endpoint, region, proxy)
     source = f"{url} (item pk={PK})"
     if account is not None:
         _check_account(table, db, account, source)
@@ -162,6 +164,9 @@ class TrustRootLocation(PlanModel):
     # the AWS account that owns the table: the credentials' account must hold it (the
     # deploying process chooses its credentials, so their account proves nothing)
     account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
+    # the proxy the table is reached through (http://HOST:PORT); none: direct, whatever
+    # HTTPS_PROXY says
+    proxy: str | None = Field(default=None, pattern=r"^https?://[^/?#@\s]+/?$")
 
 
 def location_of(data: Any) -> TrustRootLocation | None:

@@ -342,3 +342,30 @@ def test_an_admin_who_may_write_the_table_root_still_gets_the_deployers_policy(
     tampered = runner.invoke(app, ["aws", "permissions", plan])
     assert tampered.exit_code == 2, tampered.output
     assert "not signed by 1 of its admin keys" in tampered.output
+
+
+def test_the_table_root_is_read_through_the_proxy_the_location_pins(
+    published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipsafe.providers import aws_common
+
+    made: list[Any] = []
+    real = aws_common.pinned_client
+
+    def recording(*args: Any) -> Any:
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(aws_common, "pinned_client", recording)
+    monkeypatch.setenv("HTTPS_PROXY", "http://agents-proxy.example.net:3128")
+    location = write_location(tmp_path / "etc", _admins(published),
+                              proxy="http://proxy.corp.example:3128")
+    with pytest.raises(PolicyViolation, match="writable by the invoking identity"):
+        load_root({"SHIPSAFE_TRUST_ROOT": str(location)})  # read and verified: moto lets write
+    (client,) = made
+    assert client.meta.config.proxies == {"http": "http://proxy.corp.example:3128",
+                                          "https": "http://proxy.corp.example:3128"}
+    bad = write_location(tmp_path / "etc2", _admins(published),
+                         proxy="http://user:pw@proxy.corp.example:3128")
+    with pytest.raises(PolicyViolation, match="trust root location: proxy"):
+        load_root({"SHIPSAFE_TRUST_ROOT": str(bad)})

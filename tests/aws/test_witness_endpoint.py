@@ -183,3 +183,55 @@ def test_a_root_signed_before_the_endpoint_fields_existed_still_verifies(tmp_pat
     path = tmp_path / "old-root.yaml"
     write_root(path, TrustRootFile(admins=[admin], document=document, signatures=[signature]))
     assert read_root(path, check_modes=False).document.audit_witness == "s3://b/p"
+
+
+CORP_PROXY = "http://proxy.corp.example:3128"
+
+
+def test_a_proxy_the_root_pins_is_used_for_the_witness_and_the_environments_is_not(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site that reaches S3 only through a proxy: `set-witness --proxy` signs it into the
+    root; the witness's client uses it for both schemes, and the environment's
+    HTTPS_PROXY (the agent's) still does not apply."""
+    locked_bucket(hostile.client("s3", endpoint_url=PINNED), BUCKET)
+    root = _root(tmp_path, monkeypatch)
+    # set-witness checks the bucket through the proxy it records: in process, moto answers
+    done = _set_witness(root, "--region", REGION, "--proxy", f"{CORP_PROXY}/")
+    assert done.exit_code == 0, done.output
+    assert yaml.safe_load(root.read_text())["document"]["auditWitnessProxy"] == CORP_PROXY
+    client = witness_of(read_root(root)).s3  # verified: the proxy is signed
+    assert client.meta.config.proxies == {"http": CORP_PROXY, "https": CORP_PROXY}
+    proxies = _http_session(client)._proxy_config
+    assert proxies.proxy_url_for(PINNED) == CORP_PROXY
+    assert proxies.proxy_url_for("http://127.0.0.1:5000") == CORP_PROXY  # NO_PROXY: unset
+    root.write_text(root.read_text().replace(CORP_PROXY, HOSTILE["HTTPS_PROXY"]))
+    from shipsafe.errors import PolicyViolation
+
+    with pytest.raises(PolicyViolation, match="not signed"):
+        read_root(root)  # the agent's proxy edited in: the root no longer verifies
+
+
+@pytest.mark.parametrize("proxy", ["socks5://proxy.corp.example:1080",
+                                   "http://user:hunter2@proxy.corp.example:3128",
+                                   "http://proxy.corp.example:3128/path", "proxy:3128"])
+def test_a_malformed_witness_proxy_is_refused_in_one_line_without_its_password(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy: str
+) -> None:
+    root = _root(tmp_path, monkeypatch)
+    before = root.read_text()
+    done = _set_witness(root, "--region", REGION, "--proxy", proxy)
+    assert done.exit_code == 2, done.output
+    assert len(done.output.strip().splitlines()) == 1 and "--proxy" in done.output
+    assert "hunter2" not in done.output
+    assert root.read_text() == before
+
+
+def test_a_proxy_for_a_file_witness_is_refused(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(tmp_path, monkeypatch)
+    done = runner.invoke(app, ["trust", "set-witness", str(tmp_path / "w.log"), "--proxy",
+                               CORP_PROXY, "--root", str(root), "--sign-with",
+                               str(root.parent / "keys/admin.key")])
+    assert done.exit_code == 2 and "--proxy" in done.output, done.output
