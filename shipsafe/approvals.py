@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, ValidationError
 
 from shipsafe.errors import ApprovalRefused, UsageError
-from shipsafe.plan.base import PlanModel
+from shipsafe.plan.base import PlanModel, first_error
 from shipsafe.records import (
     Actor,
     ActorKind,
@@ -107,9 +107,7 @@ def load_trust(path: str | Path) -> tuple[list[TrustedKey], str]:
     try:
         trust = TrustFile.model_validate(data or {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise UsageError(f"{p}: {where}: {first['msg']}") from None
+        raise UsageError(f"{p}: {first_error(exc)}") from None
     keys: list[TrustedKey] = []
     for i, approver in enumerate(trust.approvers):
         try:

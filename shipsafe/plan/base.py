@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from shipsafe.durations import parse_duration
@@ -19,6 +26,12 @@ class PlanModel(BaseModel):
         populate_by_name=True,
         frozen=True,
     )
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first problem pydantic found, as one line: `where.it.is: what is wrong`."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
 
 
 def _duration(value: Any) -> float:

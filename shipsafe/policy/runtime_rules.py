@@ -62,6 +62,15 @@ def check_runtime(
     return out
 
 
+def _freeze_severity(request: Request) -> tuple[Severity, str]:
+    """How a freeze stops a deploy, and what to do: a gate for a human with
+    --request-override, else a refusal."""
+    if request.request_override:
+        return Severity.GATE, (
+            f"a human other than you must approve gate {FREEZE_GATE} before the first step")
+    return Severity.REFUSED, "deploy after it, or ask for a human override with --request-override"
+
+
 def _freeze(
     now: datetime,
     rules: EnvironmentRules,
@@ -69,12 +78,7 @@ def _freeze(
     env: str,
     request: Request,
 ) -> list[Finding]:
-    severity = Severity.GATE if request.request_override else Severity.REFUSED
-    how = (
-        f"a human other than you must approve gate {FREEZE_GATE} before the first step"
-        if request.request_override
-        else "deploy after it, or ask for a human override with --request-override"
-    )
+    severity, how = _freeze_severity(request)
     out: list[Finding] = []
     for window in rules.freeze_windows:
         if window.active(now):
@@ -116,12 +120,7 @@ def _target_freeze(
     """The target's own freeze, whatever the plan names it: a rollout of this target that
     is rolling back, or rolled back within the freeze of the environment it ran under (or
     this one's, whichever is longer), freezes it under any other label too."""
-    severity = Severity.GATE if request.request_override else Severity.REFUSED
-    how = (
-        f"a human other than you must approve gate {FREEZE_GATE} before the first step"
-        if request.request_override
-        else "deploy after it, or ask for a human override with --request-override"
-    )
+    severity, how = _freeze_severity(request)
     out: list[Finding] = []
     for other in same_target:
         where = f"rollout {other.id} of this target (as {other.environment}/{other.service})"

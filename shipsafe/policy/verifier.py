@@ -21,9 +21,9 @@ def policy_from_mapping(data: Any, source: str) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise PolicyViolation(f"{source}: policy.{where}: {first['msg']}") from None
+        from shipsafe.plan.base import first_error
+
+        raise PolicyViolation(f"{source}: policy.{first_error(exc)}") from None
 
 
 def verifier_for(root: TrustRoot | None) -> Any:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from shipsafe.errors import PolicyViolation
-from shipsafe.plan.base import PlanModel
+from shipsafe.plan.base import PlanModel, first_error
 from shipsafe.records import ActorKind, TrustedKey, sha256_hex
 from shipsafe.trust import keys
 
@@ -222,9 +222,7 @@ def parse_root_file(path: Path) -> TrustRootFile:
     try:
         return TrustRootFile.model_validate(data if isinstance(data, dict) else {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise PolicyViolation(f"{path}: {where}: {first['msg']}") from None
+        raise PolicyViolation(f"{path}: {first_error(exc)}") from None
 
 
 def verify_root(parsed: TrustRootFile, source: str) -> TrustRoot:

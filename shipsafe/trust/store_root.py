@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from shipsafe.errors import PolicyViolation, ShipsafeError
-from shipsafe.plan.base import PlanModel
+from shipsafe.plan.base import PlanModel, first_error
 from shipsafe.providers import aws_common
 from shipsafe.trust.root import TrustRoot, TrustRootFile, verify_root
 
@@ -176,9 +176,7 @@ def location_of(data: Any) -> TrustRootLocation | None:
     try:
         return TrustRootLocation.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise PolicyViolation(f"trust root location: {where}: {first['msg']}") from None
+        raise PolicyViolation(f"trust root location: {first_error(exc)}") from None
 
 
 def writable_reason(table: str, db: Any) -> str | None:
