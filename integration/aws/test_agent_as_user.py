@@ -24,13 +24,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
 
 from integration.aws.awscli import AwsCli
 from integration.aws.moto_server import MotoServer
@@ -39,8 +37,9 @@ from integration.aws.test_store_trust_root import ALLOW, DENY_ROOT_WRITES, _auth
 from tests.attacks.conftest import (
     Runtime,
     Site,
-    _place,
     _readable,
+    distributions,
+    place_distributions,
     rollout_id,
     runtime,
     site,
@@ -57,32 +56,10 @@ ELSEWHERE = "http://127.0.0.1:9"  # the agent's own endpoint: nothing listens th
 UNGATED = "steps:\n  - setWeight: 100\n"
 
 
-def _distributions(name: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        key = todo.pop().lower().replace("_", "-")
-        if key in seen:
-            continue
-        seen.add(key)
-        for text in metadata.requires(key) or []:
-            req = Requirement(text)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
-    return seen
-
-
 @pytest.fixture(scope="session")
 def aws_runtime(runtime: Runtime) -> Runtime:
     """The agent's runtime with shipsafe's `aws` extra (boto3 and what it needs)."""
-    for name in _distributions("boto3"):
-        dist = metadata.distribution(name)
-        for file in dist.files or []:
-            source = Path(str(dist.locate_file(file)))
-            if source.is_file() and ".." not in file.parts:
-                target = runtime.path / file
-                if not target.exists():
-                    _place(source, target)
+    place_distributions(distributions("boto3"), runtime.path)
     _readable(runtime.path)
     return runtime
 

@@ -76,22 +76,30 @@ class Runtime:
     sites: Path  # where each test's site goes: in memory when there is room (see site)
 
 
-def _needed_distributions() -> set[str]:
-    """shipsafe's runtime requirements, recursively (no extras)."""
+def distributions(name: str) -> set[str]:
+    """NAME and its runtime requirements, recursively (no extras)."""
     seen: set[str] = set()
-    todo = ["shipsafe"]
+    todo = [name]
     while todo:
-        name = todo.pop()
-        key = name.lower().replace("_", "-")
+        key = todo.pop().lower().replace("_", "-")
         if key in seen:
             continue
         seen.add(key)
-        for text in metadata.requires(name) or []:
+        for text in metadata.requires(key) or []:
             req = Requirement(text)
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 todo.append(req.name)
-    seen.discard("shipsafe")
     return seen
+
+
+def place_distributions(names: set[str], into: Path) -> None:
+    """Each installed distribution's files under INTO (a file already there is kept)."""
+    for name in names:
+        dist = metadata.distribution(name)
+        for file in dist.files or []:
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file() and ".." not in file.parts and not (into / file).exists():
+                _place(source, into / file)
 
 
 def _place(source: Path, target: Path) -> None:
@@ -114,13 +122,7 @@ def _copy_runtime(into: Path) -> None:
     for source in (REPO / "shipsafe").rglob("*"):
         if source.is_file():
             _place(source, into / source.relative_to(REPO))
-    for name in _needed_distributions():
-        dist = metadata.distribution(name)
-        for file in dist.files or []:
-            source = Path(str(dist.locate_file(file)))
-            if not source.is_file() or ".." in file.parts:
-                continue
-            _place(source, into / file)
+    place_distributions(distributions("shipsafe") - {"shipsafe"}, into)
     shutil.copy2(REPO / "tests" / "support" / "weight_file.py", into / "weight_file.py")
 
 

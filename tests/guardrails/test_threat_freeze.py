@@ -47,12 +47,18 @@ def test_a_one_off_freeze_window_in_its_own_time_zone(world: World) -> None:
     assert world.deploy(world.plan(STEPS), "--detach").exit_code == 4
 
 
-def test_an_environment_that_just_rolled_back_refuses_new_deploys(world: World) -> None:
+def _roll_back_a_production_deploy(world: World) -> None:
+    """A deploy whose breaker trips (rolled back in production); the canary then healthy
+    and the router's calls forgotten, so what follows sees only the freeze."""
     world.metrics.answer = _bad_canary
     first = world.deploy(world.plan(STEPS))
     assert first.exit_code == 3, first.output  # the breaker tripped: rolled back
     world.metrics.answer = lambda q: 1.0 if q.startswith("up") else 0.001
     world.router.calls.clear()
+
+
+def test_an_environment_that_just_rolled_back_refuses_new_deploys(world: World) -> None:
+    _roll_back_a_production_deploy(world)
     other = world.plan(STEPS, name="payments.yaml", service="payments", backend="payments")
     result = world.deploy(other)
     assert result.exit_code == 6, result.output
@@ -68,10 +74,7 @@ def test_an_environment_that_just_rolled_back_refuses_new_deploys(world: World) 
 def test_a_target_that_just_rolled_back_stays_frozen_under_other_labels(world: World) -> None:
     """The freeze is the target's too: the same HAProxy backend, planned as another service
     in an environment without a freeze of its own, waits out production's freeze."""
-    world.metrics.answer = _bad_canary
-    assert world.deploy(world.plan(STEPS)).exit_code == 3  # rolled back in production
-    world.metrics.answer = lambda q: 1.0 if q.startswith("up") else 0.001
-    world.router.calls.clear()
+    _roll_back_a_production_deploy(world)
     relabelled = world.plan(STEPS, name="relabelled.yaml", service="checkout-next",
                             environment="staging")
     result = world.deploy(relabelled)
