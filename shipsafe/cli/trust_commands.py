@@ -233,19 +233,21 @@ def set_witness(
 
 
 def _endpoint_url(text: str, option: str = "--endpoint") -> str:
-    """http(s)://HOST[:PORT] and nothing else (no path, no credentials: the root is readable
-    by everyone); UsageError otherwise."""
+    """http(s)://HOST[:PORT] (an endpoint may add a path; a proxy may not), no query and no
+    credentials (the root is readable by everyone); UsageError otherwise."""
     from urllib.parse import urlparse
 
     from shipsafe.errors import UsageError
 
     parsed = urlparse(text)
-    if (parsed.scheme not in ("http", "https") or not parsed.hostname
-            or parsed.path not in ("", "/") or parsed.query or parsed.fragment or parsed.params
+    pathless = option != "--proxy" or parsed.path in ("", "/")
+    if (parsed.scheme not in ("http", "https") or not parsed.hostname or not pathless
+            or parsed.query or parsed.fragment or parsed.params
             or parsed.username or parsed.password):
         shown = text if parsed.password is None else text.replace(parsed.password, "***")
-        raise UsageError(f"{option} {shown}: must be http(s)://HOST[:PORT] (no path, no "
-                         "user or password)")
+        raise UsageError(f"{option} {shown}: must be http(s)://HOST[:PORT]"
+                         f"{'' if option == '--proxy' else '[/PATH]'} with no query, user or "
+                         "password")
     return text.rstrip("/")
 
 
